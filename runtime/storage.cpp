@@ -1,0 +1,66 @@
+// Storage allocation: aligned host memory, or stream-ordered CUDA memory.
+#include "runtime/storage.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <utility>
+
+#include "runtime/cuda_context.hpp"
+#include "runtime/error.hpp"
+
+namespace recon {
+
+static std::atomic<size_t> g_cpu_bytes{0};
+static std::atomic<size_t> g_cuda_bytes{0};
+
+static std::atomic<size_t>& counter(Device d) { return d.is_cpu() ? g_cpu_bytes : g_cuda_bytes; }
+
+Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
+  if (bytes == 0) return;
+  if (device.is_cpu()) {
+    size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    data_ = std::aligned_alloc(kAlignment, rounded);
+    RECON_CHECK(data_ != nullptr, "out of host memory: could not allocate " << bytes << " bytes");
+  } else {
+#if defined(RECON_WITH_CUDA)
+    data_ = cuda::device_alloc(bytes);
+#else
+    RECON_FAIL("cannot allocate on " << device.str() << ": ReconAD was built without CUDA");
+#endif
+  }
+  counter(device_) += bytes_;
+}
+
+void Storage::release() noexcept {
+  if (!data_) return;
+  counter(device_) -= bytes_;
+  if (device_.is_cpu()) {
+    std::free(data_);
+  } else {
+#if defined(RECON_WITH_CUDA)
+    cuda::device_free(data_);
+#endif
+  }
+  data_ = nullptr;
+}
+
+Storage::~Storage() { release(); }
+
+Storage::Storage(Storage&& o) noexcept
+    : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)), device_(o.device_) {}
+
+Storage& Storage::operator=(Storage&& o) noexcept {
+  if (this != &o) {
+    release();
+    data_ = std::exchange(o.data_, nullptr);
+    bytes_ = std::exchange(o.bytes_, 0);
+    device_ = o.device_;
+  }
+  return *this;
+}
+
+size_t storage_bytes_in_use(Device device) { return counter(device).load(); }
+
+}  // namespace recon

@@ -1,0 +1,37 @@
+// Storage: one move-only allocation on one device. CPU memory is 64-byte
+// aligned (a cache line; AVX-512 loads); CUDA memory comes from
+// cudaMallocAsync on the runtime's stream (DESIGN.md, decision 2).
+#pragma once
+#include <cstddef>
+
+#include "runtime/device.hpp"
+
+namespace recon {
+
+class Storage {
+ public:
+  static constexpr size_t kAlignment = 64;
+
+  Storage() = default;
+  Storage(size_t bytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  Storage(Storage&& other) noexcept;
+  Storage& operator=(Storage&& other) noexcept;
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void release() noexcept;
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  Device device_{};
+};
+
+// Bytes currently held by live CPU / CUDA storages (for tests and reports).
+size_t storage_bytes_in_use(Device device);
+
+}  // namespace recon
