@@ -35,6 +35,14 @@ inline int normalize_axis(const char* op, int axis, int64_t rank) {
   return a;
 }
 
+// The same, naming the tensor's shape in the error.
+inline int normalize_axis(const char* op, int axis, const Shape& shape) {
+  const int64_t rank = (int64_t)shape.size();
+  int a = axis < 0 ? axis + (int)rank : axis;
+  RECON_CHECK(a >= 0 && a < rank, op << ": axis " << axis << " is out of range for shape " << shape_str(shape));
+  return a;
+}
+
 // The device switch's CUDA arm when no CUDA kernel exists for an op.
 [[noreturn]] inline void not_on_cuda(const char* op) { RECON_FAIL(op << ": not implemented on CUDA"); }
 

@@ -12,6 +12,7 @@ using detail::check_same_device;
 // ---- broadcasting --------------------------------------------------------------
 
 static Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
+  if (a == b) return a;  // nothing to broadcast: any rank
   RECON_CHECK(a.size() <= 4 && b.size() <= 4, op << ": broadcasting supports up to 4-D, got " << shape_str(a)
                                                  << " and " << shape_str(b));
   size_t r = std::max(a.size(), b.size());

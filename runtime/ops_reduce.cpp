@@ -53,7 +53,7 @@ Tensor broadcast_to(const Tensor& x_in, const Shape& shape) {
 std::vector<int> normalized_axes(const char* op, const Tensor& x, const std::vector<int>& axes) {
   std::set<int> s;
   for (int a : axes) {
-    int n = detail::normalize_axis(op, a, x.dim());
+    int n = detail::normalize_axis(op, a, x.shape());
     RECON_CHECK(s.insert(n).second, op << ": axis " << a << " is given twice for shape " << shape_str(x.shape()));
   }
   return std::vector<int>(s.begin(), s.end());
@@ -73,7 +73,8 @@ Tensor sum(const Tensor& x_in) {
   if (autograd::any_requires_grad({&x})) {
     Shape s = x.shape();
     autograd::record("sum", out, {x}, [s](const Tensor& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{broadcast_to(reshape(g, Shape(s.size(), 1)), s)};
+      // Broadcast flat, then view as s: works for any rank (broadcast_to stops at 4-D).
+      return std::vector<Tensor>{reshape(broadcast_to(reshape(g, {1}), {shape_numel(s)}), s)};
     });
   }
   return out;

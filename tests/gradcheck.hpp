@@ -23,9 +23,10 @@ inline double closeness(const std::vector<float>& a, const std::vector<double>& 
   REQUIRE(a.size() == b.size());
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) {
-    double e = std::fabs((double)a[i] - b[i]) / (atol + rtol * std::fabs(b[i]));
-    if (!(e <= worst)) worst = e;  // NaN propagates as a failure
-    if (std::isnan((double)a[i])) return INFINITY;
+    const double diff = std::fabs((double)a[i] - b[i]);
+    double e = diff == 0 ? 0 : diff / (atol + rtol * std::fabs(b[i]));  // zero tolerances: exact match
+    if (std::isnan(e)) return INFINITY;  // a NaN on either side is a failure
+    if (e > worst) worst = e;
   }
   return worst;
 }

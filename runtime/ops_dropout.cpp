@@ -1,0 +1,40 @@
+// Inverted dropout. The mask is not stored: forward and backward regenerate
+// it from the generator's (seed, offset) reserved for this call, so a seed
+// reproduces it on any device.
+#include "kernels/cpu/dropout.hpp"
+#include "runtime/op_utils.hpp"
+
+namespace recon {
+
+Tensor dropout(const Tensor& x_in, float p, bool training, Generator& gen) {
+  const char* op = "dropout";
+  detail::check_defined(op, x_in, "the input");
+  // p == 1 is allowed (everything dropped); NaN fails both comparisons.
+  RECON_CHECK(p >= 0.f && p <= 1.f, op << ": p = " << p << " is not a probability in [0, 1] (input "
+                                       << shape_str(x_in.shape()) << ")");
+  if (!training || p == 0.f) return x_in;
+  RECON_RANGE(op);
+  Tensor x = x_in.contiguous();
+  const int64_t n = x.numel();
+  const uint64_t seed = gen.seed(), offset = gen.reserve((uint64_t)n);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  switch (x.device().type) {
+    case DeviceType::CPU: cpu::dropout_forward(x.data(), y.data(), n, p, seed, offset); break;
+    case DeviceType::CUDA: detail::not_on_cuda(op);
+  }
+  if (autograd::any_requires_grad({&x})) {
+    autograd::record(op, y, {x}, [p, seed, offset](const Tensor& g_in, const std::vector<bool>&) {
+      RECON_RANGE("dropout_backward");
+      Tensor g = g_in.contiguous();
+      Tensor gx = Tensor::empty(g.shape(), g.device());
+      switch (g.device().type) {
+        case DeviceType::CPU: cpu::dropout_backward(g.data(), gx.data(), g.numel(), p, seed, offset); break;
+        case DeviceType::CUDA: detail::not_on_cuda("dropout_backward");
+      }
+      return std::vector<Tensor>{gx};
+    });
+  }
+  return y;
+}
+
+}  // namespace recon
