@@ -1,0 +1,94 @@
+// Checkpoint files: the model and optimizer StateDicts under name prefixes in
+// one safetensors file, the configuration as a JSON metadata string.
+#include "nn/checkpoint.hpp"
+
+#include "nn/module.hpp"
+#include "nn/optim.hpp"
+#include "runtime/error.hpp"
+
+namespace recon::nn {
+
+namespace {
+constexpr const char* kModelPrefix = "model.";
+constexpr const char* kOptimPrefix = "optimizer.";
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+}  // namespace
+
+void save_checkpoint(const std::string& path, const StateDict& model, const StateDict& optimizer,
+                     const std::string& optimizer_type, const Json& config, const Metadata& extra) {
+  RECON_CHECK(optimizer.empty() || !optimizer_type.empty(),
+              "save_checkpoint: " << path << ": optimizer state given without its optimizer type");
+  Metadata meta;
+  for (const auto& [k, v] : extra) {
+    RECON_CHECK(k != "format" && k != "config" && k != "optimizer",
+                "save_checkpoint: metadata key \"" << k << "\" is reserved");
+    meta[k] = v;
+  }
+  meta["format"] = kCheckpointFormat;
+  if (!config.is_null()) meta["config"] = config.dump();
+  if (!optimizer_type.empty()) meta["optimizer"] = optimizer_type;
+  StateDict all;
+  for (const auto& [name, t] : model) all.insert(kModelPrefix + name, t);
+  for (const auto& [name, t] : optimizer) all.insert(kOptimPrefix + name, t);
+  save_safetensors(path, all, meta);
+}
+
+void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer, const Json& config,
+                     const Metadata& extra) {
+  if (optimizer)
+    save_checkpoint(path, model.state_dict(), optimizer->state_dict(), optimizer->type_name(), config, extra);
+  else
+    save_checkpoint(path, model.state_dict(), StateDict(), "", config, extra);
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  SafetensorsContents file = load_safetensors(path);
+  auto format = file.metadata.find("format");
+  RECON_CHECK(format != file.metadata.end() && format->second == kCheckpointFormat,
+              "load_checkpoint: " << path << ": not a ReconAD checkpoint (metadata \"format\" is "
+                                  << (format == file.metadata.end() ? "missing" : "\"" + format->second + "\"")
+                                  << ", expected \"" << kCheckpointFormat << "\")");
+  Checkpoint ck;
+  for (const auto& [name, t] : file.tensors) {
+    if (starts_with(name, kModelPrefix))
+      ck.model.insert(name.substr(std::string(kModelPrefix).size()), t);
+    else if (starts_with(name, kOptimPrefix))
+      ck.optimizer.insert(name.substr(std::string(kOptimPrefix).size()), t);
+    else
+      RECON_FAIL("load_checkpoint: " << path << ": tensor \"" << name << "\" is neither \"" << kModelPrefix
+                                     << "<name>\" nor \"" << kOptimPrefix << "<name>\"");
+  }
+  if (auto it = file.metadata.find("optimizer"); it != file.metadata.end()) ck.optimizer_type = it->second;
+  if (auto it = file.metadata.find("config"); it != file.metadata.end()) {
+    try {
+      ck.config = Json::parse(it->second);
+    } catch (const Error& e) {
+      RECON_FAIL("load_checkpoint: " << path << ": metadata \"config\" is not valid JSON: " << e.what());
+    }
+  }
+  ck.metadata = std::move(file.metadata);
+  return ck;
+}
+
+Json load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer, bool strict) {
+  Checkpoint ck = read_checkpoint(path);
+  try {
+    // Everything is checked before anything is copied: a failed load leaves
+    // the model and the optimizer as they were.
+    check_state_dict(model.type_name() + " state", model.state_dict(), ck.model, strict);
+    if (optimizer) {
+      RECON_CHECK(!ck.optimizer_type.empty(), "the checkpoint holds no optimizer state");
+      RECON_CHECK(ck.optimizer_type == optimizer->type_name(),
+                  "the optimizer state is for " << ck.optimizer_type << ", not " << optimizer->type_name());
+      check_state_dict(optimizer->type_name() + " state", optimizer->state_dict(), ck.optimizer, true);
+    }
+    model.load_state_dict(ck.model, strict);
+    if (optimizer) optimizer->load_state_dict(ck.optimizer);
+  } catch (const Error& e) {
+    RECON_FAIL("load_checkpoint: " << path << ": " << e.what());
+  }
+  return ck.config;
+}
+
+}  // namespace recon::nn

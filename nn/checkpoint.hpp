@@ -1,0 +1,45 @@
+// Training checkpoints: one safetensors file holding the model's state_dict
+// (tensors named "model.<name>"), the optimizer's state ("optimizer.<name>")
+// and the run's configuration (a JSON string in the "config" metadata entry).
+// Any safetensors reader (PyTorch's included) can open it. Saving is atomic;
+// loading checks names and shapes and names every tensor that is missing,
+// unexpected or of the wrong shape.
+#pragma once
+#include <string>
+
+#include "nn/json.hpp"
+#include "nn/safetensors.hpp"
+#include "nn/state_dict.hpp"
+
+namespace recon::nn {
+
+class Module;
+class Optimizer;
+
+// The "format" metadata value that marks a ReconAD checkpoint.
+inline constexpr const char* kCheckpointFormat = "reconad.checkpoint.v1";
+
+struct Checkpoint {
+  StateDict model;      // prefix "model." removed
+  StateDict optimizer;  // prefix "optimizer." removed
+  std::string optimizer_type;  // e.g. "AdamW"; empty when no optimizer was saved
+  Json config;          // the run configuration; null when none was saved
+  Metadata metadata;    // every metadata string, "format" and "config" included
+};
+
+// Writes a checkpoint atomically. `extra` metadata may not use the reserved
+// keys "format", "config" and "optimizer".
+void save_checkpoint(const std::string& path, const StateDict& model, const StateDict& optimizer = {},
+                     const std::string& optimizer_type = "", const Json& config = Json(), const Metadata& extra = {});
+void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer = nullptr,
+                     const Json& config = Json(), const Metadata& extra = {});
+
+// Reads and validates a checkpoint (the format tag, the name prefixes).
+Checkpoint read_checkpoint(const std::string& path);
+
+// Restores `model` (and `optimizer`, if given: the checkpoint must hold the
+// same optimizer type) in place; returns the saved configuration. With
+// strict = false, tensors the model lacks are ignored (missing ones still fail).
+Json load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer = nullptr, bool strict = true);
+
+}  // namespace recon::nn
