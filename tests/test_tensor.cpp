@@ -128,3 +128,23 @@ TEST_CASE("cuda device requests fail clearly without a CUDA build or device") {
   CHECK(parse_device("auto") == Device::cpu());
   CHECK_THROWS_WITH_AS(parse_device("tpu"), doctest::Contains("unknown device 'tpu'"), Error);
 }
+
+// Runs on a real GPU and in the SIM build (the emulator backs device memory
+// with host memory); doctest reports it as skipped elsewhere.
+TEST_CASE("to(cuda) and back round-trips values; device tensors refuse host access paths" *
+          doctest::skip(!cuda_available())) {
+  Generator g(5);
+  Tensor h = Tensor::normal({3, 5, 7}, g);
+  Tensor d = h.to(Device::cuda());
+  CHECK(d.device().is_cuda());
+  CHECK_FALSE(d.shares_storage(h));
+  Tensor back = d.to(Device::cpu());
+  CHECK(back.to_vector() == h.to_vector());
+  Tensor z = Tensor::zeros({4, 4}, Device::cuda());
+  CHECK(z.to_vector() == std::vector<float>(16, 0.f));
+  Tensor f = Tensor::full({5}, 2.5f, Device::cuda());
+  CHECK(f.to_vector() == std::vector<float>(5, 2.5f));
+  Tensor c = d.clone();
+  CHECK(c.to_vector() == h.to_vector());
+  CHECK(storage_bytes_in_use(Device::cuda()) >= 3 * 5 * 7 * sizeof(float));
+}
