@@ -7,15 +7,24 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include "runtime/error.hpp"
 
 namespace recon::cuda {
 
 namespace {
+// The byte written around guarded allocations.
+constexpr unsigned char kGuardPattern = 0xA5;
+
 struct Context {
   cudaStream_t stream = nullptr;
   bool sync_each_launch = false;
+  bool guards = false;
+  std::mutex guard_mutex;
+  std::unordered_map<const void*, size_t> guarded;  // user pointer -> user bytes
+  int64_t guard_violations = 0;
   Context() {
     RECON_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     int device = 0;
@@ -28,6 +37,8 @@ struct Context {
     RECON_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
     const char* s = std::getenv("RECON_SYNC");
     sync_each_launch = s && s[0] == '1';
+    const char* g = std::getenv("RECON_GUARD");
+    guards = g && g[0] == '1';
   }
 };
 Context& ctx() {
@@ -38,19 +49,88 @@ Context& ctx() {
 
 void* stream_handle() { return ctx().stream; }
 
+// True when both guard regions of the allocation at user pointer p hold the pattern.
+static bool guards_intact(const void* p, size_t bytes) {
+  std::vector<unsigned char> host(2 * kGuardBytes);
+  const unsigned char* base = static_cast<const unsigned char*>(p) - kGuardBytes;
+  RECON_CUDA_CHECK(cudaMemcpyAsync(host.data(), base, kGuardBytes, cudaMemcpyDeviceToHost, ctx().stream));
+  RECON_CUDA_CHECK(cudaMemcpyAsync(host.data() + kGuardBytes, base + kGuardBytes + bytes, kGuardBytes,
+                                   cudaMemcpyDeviceToHost, ctx().stream));
+  RECON_CUDA_CHECK(cudaStreamSynchronize(ctx().stream));
+  for (unsigned char b : host)
+    if (b != kGuardPattern) return false;
+  return true;
+}
+
+void set_guard_checks(bool on) { ctx().guards = on; }
+
+int64_t guard_violations() {
+  std::lock_guard<std::mutex> lock(ctx().guard_mutex);
+  return ctx().guard_violations;
+}
+
+void check_guards(const void* p) {
+  size_t bytes = 0;
+  {
+    std::lock_guard<std::mutex> lock(ctx().guard_mutex);
+    auto it = ctx().guarded.find(p);
+    RECON_CHECK(it != ctx().guarded.end(), "check_guards: " << p << " is not a guarded device allocation "
+                                                              "(enable set_guard_checks before allocating)");
+    bytes = it->second;
+  }
+  RECON_CHECK(guards_intact(p, bytes), "guard bytes around a device allocation of " << bytes
+                                           << " bytes were overwritten: a kernel wrote out of bounds");
+}
+
 void* device_alloc(size_t bytes) {
   void* p = nullptr;
-  cudaError_t err = cudaMallocAsync(&p, bytes, ctx().stream);
+  const bool guarded = ctx().guards;
+  const size_t total = guarded ? bytes + 2 * kGuardBytes : bytes;
+  cudaError_t err = cudaMallocAsync(&p, total, ctx().stream);
   if (err == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
     RECON_FAIL("CUDA out of memory: could not allocate " << bytes << " bytes ("
                << bytes / (1024.0 * 1024.0) << " MiB); try a smaller --batch-size");
   }
   RECON_CUDA_CHECK(err);
+  if (guarded) {
+    unsigned char* base = static_cast<unsigned char*>(p);
+    RECON_CUDA_CHECK(cudaMemsetAsync(base, kGuardPattern, kGuardBytes, ctx().stream));
+    RECON_CUDA_CHECK(cudaMemsetAsync(base + kGuardBytes + bytes, kGuardPattern, kGuardBytes, ctx().stream));
+    p = base + kGuardBytes;
+    std::lock_guard<std::mutex> lock(ctx().guard_mutex);
+    ctx().guarded[p] = bytes;
+  }
   return p;
 }
 
 void device_free(void* p) noexcept {
+  size_t guarded_bytes = 0;
+  bool guarded = false;
+  {
+    std::lock_guard<std::mutex> lock(ctx().guard_mutex);
+    auto it = ctx().guarded.find(p);
+    if (it != ctx().guarded.end()) {
+      guarded = true;
+      guarded_bytes = it->second;
+      ctx().guarded.erase(it);
+    }
+  }
+  if (guarded) {
+    bool intact = false;
+    try {
+      intact = guards_intact(p, guarded_bytes);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "recon: checking guard bytes failed: %s\n", e.what());
+    }
+    if (!intact) {
+      std::fprintf(stderr, "recon: guard bytes around a device allocation of %zu bytes were overwritten\n",
+                   guarded_bytes);
+      std::lock_guard<std::mutex> lock(ctx().guard_mutex);
+      ++ctx().guard_violations;
+    }
+    p = static_cast<unsigned char*>(p) - kGuardBytes;
+  }
   cudaError_t err = cudaFreeAsync(p, ctx().stream);
   if (err != cudaSuccess) std::fprintf(stderr, "recon: cudaFreeAsync failed: %s\n", cudaGetErrorString(err));
 }

@@ -4,6 +4,7 @@
 // callers compile; defined only when RECON_WITH_CUDA.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace recon::cuda {
 
@@ -22,6 +23,17 @@ void memset_zero(void* dst, size_t bytes);
 void synchronize();
 // The runtime stream as an opaque handle (cudaStream_t).
 void* stream_handle();
+// Guard bytes (for tests): while enabled, every new device allocation gets
+// kGuardBytes of a fixed pattern before and after it. check_guards() throws
+// if a live allocation's guards were overwritten (a kernel wrote out of
+// bounds); a guarded allocation freed with damaged guards is logged and
+// counted in guard_violations(). Enabled by set_guard_checks(true) or the
+// environment variable RECON_GUARD=1. Checking synchronises the stream.
+constexpr size_t kGuardBytes = 256;  // keeps the user pointer 256-byte aligned, as cudaMalloc's
+void set_guard_checks(bool on);
+void check_guards(const void* p);
+int64_t guard_violations();
+
 // After a kernel launch: checks cudaGetLastError, and synchronizes and checks
 // again when RECON_SYNC=1 is set in the environment.
 void check_launch(const char* kernel_name);

@@ -47,3 +47,12 @@ inline int normalize_axis(const char* op, int axis, const Shape& shape) {
 [[noreturn]] inline void not_on_cuda(const char* op) { RECON_FAIL(op << ": not implemented on CUDA"); }
 
 }  // namespace recon::detail
+
+// The CUDA arm of an op's device switch: the launcher call in a build with
+// CUDA (real or emulated), "<op>: not implemented on CUDA" otherwise.
+//   case DeviceType::CUDA: RECON_CUDA_ONLY("relu", cuda::unary(...)); break;
+#if defined(RECON_WITH_CUDA)
+#define RECON_CUDA_ONLY(op, ...) __VA_ARGS__
+#else
+#define RECON_CUDA_ONLY(op, ...) ::recon::detail::not_on_cuda(op)
+#endif
