@@ -3,7 +3,7 @@
 # Sourced, not run.
 
 RECON_PACKAGES=(build-essential cmake ninja-build ccache pkg-config
-  libopenblas-dev libstb-dev doctest-dev zlib1g-dev libboost-context-dev
+  libopenblas-dev libopenblas-openmp-dev libstb-dev doctest-dev zlib1g-dev libboost-context-dev
   python3 python3-numpy dataset-fashion-mnist)
 
 recon_install_deps() {
