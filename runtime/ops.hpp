@@ -119,4 +119,21 @@ Tensor kl_normal(const Tensor& mu, const Tensor& logvar, Reduction r = Reduction
 // identity when !training or p == 0. The mask comes from `gen`.
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default_generator());
 
+// ---- image measures (method 1) ---------------------------------------------------
+// SSIM (Wang et al. 2004) between x and y, both (N, C, H, W) with values in
+// [0, 1] (L = 1): 11x11 Gaussian window, sigma = 1.5, C1 = 0.01^2,
+// C2 = 0.03^2, reflect padding, per channel; a same-size map (N, C, H, W).
+// Differentiable in both inputs.
+Tensor ssim_map(const Tensor& x, const Tensor& y);
+// The SSIM loss 1 - mean(ssim_map(x, y)) as one fused op (0-d).
+Tensor ssim_loss(const Tensor& x, const Tensor& y);
+// Shannon entropy in bits of each image's 256-bin intensity histogram
+// (values in [0, 1] binned as min(floor(256 v), 255), all channels pooled):
+// (N, C, H, W) -> (N). Not differentiable.
+Tensor image_entropy(const Tensor& x);
+// Local entropy: for each pixel, the entropy in bits of the histogram of the
+// k x k window around it (reflect padding; channels averaged to gray first;
+// `bins` levels): (N, C, H, W) -> (N, 1, H, W). Not differentiable.
+Tensor local_entropy(const Tensor& x, int k = 9, int bins = 32);
+
 }  // namespace recon
