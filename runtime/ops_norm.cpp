@@ -2,6 +2,7 @@
 // running statistics in eval; backward gives dx, dweight and dbias, each only
 // when needed (a frozen layer in eval costs one elementwise pass for dx).
 #include "kernels/cpu/norm.hpp"
+#include "kernels/cuda/norm.hpp"
 #include "runtime/op_utils.hpp"
 
 namespace recon {
@@ -41,7 +42,7 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& b
   Tensor x = x_in.contiguous();
   Tensor weight = weight_in.defined() ? weight_in.contiguous() : Tensor();
   Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
-  const cpu::BatchNormParams p{n, c, hw, eps};
+  const BatchNormParams p{n, c, hw, eps};
   const Device dev = x.device();
   Tensor mean = Tensor::empty({c}, dev), invstd = Tensor::empty({c}, dev);  // (C): the statistics used
   Tensor y = Tensor::empty(x.shape(), dev);                                 // (N, C, H, W)
@@ -62,7 +63,20 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& b
       cpu::batch_norm_forward(p, x.data(), mean.data(), invstd.data(), weight.defined() ? weight.data() : nullptr,
                               bias.defined() ? bias.data() : nullptr, y.data());
       break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA:
+      if (training) {
+        // One kernel: statistics, invstd and the running-statistics update.
+        RECON_CUDA_ONLY(op, cuda::batch_norm_stats(p, x.data(), momentum, mean.data(), invstd.data(),
+                                                   running_mean.defined() ? running_mean.data() : nullptr,
+                                                   running_var.defined() ? running_var.data() : nullptr));
+      } else {
+        mean.copy_(running_mean);
+        RECON_CUDA_ONLY(op, cuda::batch_norm_invstd(p, running_var.data(), invstd.data()));
+      }
+      RECON_CUDA_ONLY(op, cuda::batch_norm_forward(p, x.data(), mean.data(), invstd.data(),
+                                                   weight.defined() ? weight.data() : nullptr,
+                                                   bias.defined() ? bias.data() : nullptr, y.data()));
+      break;
   }
   if (autograd::any_requires_grad({&x, &weight, &bias})) {
     Tensor sx = x.detach(), sw = weight.defined() ? weight.detach() : Tensor();
@@ -91,7 +105,26 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& b
                                                             reduce ? sum_gxhat.data() : nullptr, dx.data());
                            }
                            break;
-                         case DeviceType::CUDA: detail::not_on_cuda("batch_norm2d_backward");
+                         case DeviceType::CUDA:
+                           if (reduce) {
+                             RECON_RANGE("batch_norm2d_backward_reduce");
+                             sum_g = Tensor::empty({p.c}, dev);
+                             sum_gxhat = Tensor::empty({p.c}, dev);
+                             RECON_CUDA_ONLY("batch_norm2d_backward",
+                                             cuda::batch_norm_backward_reduce(p, g.data(), sx.data(), mean.data(),
+                                                                              invstd.data(), sum_g.data(),
+                                                                              sum_gxhat.data()));
+                           }
+                           if (need[0]) {
+                             RECON_RANGE("batch_norm2d_backward_input");
+                             dx = Tensor::empty(sx.shape(), dev);
+                             RECON_CUDA_ONLY("batch_norm2d_backward",
+                                             cuda::batch_norm_backward_input(
+                                                 p, training, g.data(), sx.data(), mean.data(), invstd.data(),
+                                                 sw.defined() ? sw.data() : nullptr, reduce ? sum_g.data() : nullptr,
+                                                 reduce ? sum_gxhat.data() : nullptr, dx.data()));
+                           }
+                           break;
                        }
                        return std::vector<Tensor>{dx, need[1] ? sum_gxhat : Tensor(), need[2] ? sum_g : Tensor()};
                      });

@@ -2,6 +2,8 @@
 // upsample (nearest, bilinear), forward and backward.
 #include "kernels/cpu/pool.hpp"
 #include "kernels/cpu/resample.hpp"
+#include "kernels/cuda/pool.hpp"
+#include "kernels/cuda/resample.hpp"
 #include "runtime/op_utils.hpp"
 
 namespace recon {
@@ -56,7 +58,10 @@ Tensor pool2d(const char* op, const char* backward_name, PoolKind kind, const Te
         if (kind == PoolKind::Max) cpu::max_pool2d_forward(p, x.data(), y.data());
         else cpu::avg_pool2d_forward(p, x.data(), y.data());
         break;
-      case DeviceType::CUDA: detail::not_on_cuda(op);
+      case DeviceType::CUDA:
+        if (kind == PoolKind::Max) RECON_CUDA_ONLY(op, cuda::max_pool2d_forward(p, x.data(), y.data()));
+        else RECON_CUDA_ONLY(op, cuda::avg_pool2d_forward(p, x.data(), y.data()));
+        break;
     }
   }
   if (autograd::any_requires_grad({&x})) {
@@ -73,7 +78,11 @@ Tensor pool2d(const char* op, const char* backward_name, PoolKind kind, const Te
           if (kind == PoolKind::Max) cpu::max_pool2d_backward(p, sx.data(), g.data(), dx.data());
           else cpu::avg_pool2d_backward(p, g.data(), dx.data());
           break;
-        case DeviceType::CUDA: detail::not_on_cuda(backward_name);
+        case DeviceType::CUDA:
+          if (kind == PoolKind::Max)
+            RECON_CUDA_ONLY(backward_name, cuda::max_pool2d_backward(p, sx.data(), g.data(), dx.data()));
+          else RECON_CUDA_ONLY(backward_name, cuda::avg_pool2d_backward(p, g.data(), dx.data()));
+          break;
       }
       return std::vector<Tensor>{dx};
     });
@@ -102,7 +111,7 @@ Tensor global_avg_pool(const Tensor& x_in) {
   Tensor y = Tensor::empty({x.size(0), x.size(1)}, x.device());  // (N, C)
   switch (x.device().type) {
     case DeviceType::CPU: cpu::global_avg_pool_forward(x.data(), y.data(), planes, hw); break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA: RECON_CUDA_ONLY(op, cuda::global_avg_pool_forward(x.data(), y.data(), planes, hw)); break;
   }
   if (autograd::any_requires_grad({&x})) {
     Shape in_shape = x.shape();
@@ -112,7 +121,9 @@ Tensor global_avg_pool(const Tensor& x_in) {
       Tensor dx = Tensor::empty(in_shape, g.device());  // (N, C, H, W)
       switch (g.device().type) {
         case DeviceType::CPU: cpu::global_avg_pool_backward(g.data(), dx.data(), planes, hw); break;
-        case DeviceType::CUDA: detail::not_on_cuda("global_avg_pool_backward");
+        case DeviceType::CUDA:
+          RECON_CUDA_ONLY("global_avg_pool_backward", cuda::global_avg_pool_backward(g.data(), dx.data(), planes, hw));
+          break;
       }
       return std::vector<Tensor>{dx};
     });
@@ -139,7 +150,10 @@ Tensor upsample(const Tensor& x_in, int out_h, int out_w, UpsampleMode mode) {
         if (nearest) cpu::upsample_nearest_forward(p, x.data(), y.data());
         else cpu::upsample_bilinear_forward(p, x.data(), y.data());
         break;
-      case DeviceType::CUDA: detail::not_on_cuda(op);
+      case DeviceType::CUDA:
+        if (nearest) RECON_CUDA_ONLY(op, cuda::upsample_nearest_forward(p, x.data(), y.data()));
+        else RECON_CUDA_ONLY(op, cuda::upsample_bilinear_forward(p, x.data(), y.data()));
+        break;
     }
   }
   if (autograd::any_requires_grad({&x})) {
@@ -154,7 +168,10 @@ Tensor upsample(const Tensor& x_in, int out_h, int out_w, UpsampleMode mode) {
           if (nearest) cpu::upsample_nearest_backward(p, g.data(), dx.data());
           else cpu::upsample_bilinear_backward(p, g.data(), dx.data());
           break;
-        case DeviceType::CUDA: detail::not_on_cuda("upsample_backward");
+        case DeviceType::CUDA:
+          if (nearest) RECON_CUDA_ONLY("upsample_backward", cuda::upsample_nearest_backward(p, g.data(), dx.data()));
+          else RECON_CUDA_ONLY("upsample_backward", cuda::upsample_bilinear_backward(p, g.data(), dx.data()));
+          break;
       }
       return std::vector<Tensor>{dx};
     });

@@ -3,7 +3,9 @@
 // plane, forward and backward.
 #include <algorithm>
 
+#include "kernels/common/elementwise.hpp"  // StridedLayout
 #include "kernels/cpu/shape.hpp"
+#include "kernels/cuda/shape.hpp"
 #include "runtime/op_utils.hpp"
 
 namespace recon {
@@ -48,7 +50,15 @@ Tensor concat(const std::vector<Tensor>& xs_in, int dim) {
       }
       break;
     }
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA: {
+      int64_t off = 0;
+      for (const Tensor& t : xs) {
+        const int64_t len = t.size(d) * inner;
+        RECON_CUDA_ONLY(op, cuda::copy_rows(t.data(), len, out.data() + off, total, outer, len));
+        off += len;
+      }
+      break;
+    }
   }
   if (autograd::any_requires_grad(xs)) {
     std::vector<Shape> shapes;
@@ -64,7 +74,10 @@ Tensor concat(const std::vector<Tensor>& xs_in, int dim) {
           grads[i] = Tensor::empty(shapes[i], g.device());
           switch (g.device().type) {
             case DeviceType::CPU: cpu::copy_rows(g.data() + off, total, grads[i].data(), len, outer, len); break;
-            case DeviceType::CUDA: detail::not_on_cuda("concat_backward");
+            case DeviceType::CUDA:
+              RECON_CUDA_ONLY("concat_backward",
+                              cuda::copy_rows(g.data() + off, total, grads[i].data(), len, outer, len));
+              break;
           }
         }
         off += len;
@@ -104,7 +117,18 @@ Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end, int64_t step)
       if (g.numel() == 0) return std::vector<Tensor>{dx};
       switch (g.device().type) {
         case DeviceType::CPU: cpu::strided_scatter(g.data(), g.shape(), view_strides, dx.data() + off); break;
-        case DeviceType::CUDA: detail::not_on_cuda("slice_backward");
+        case DeviceType::CUDA: {
+          StridedLayout layout{};
+          RECON_CHECK(g.dim() <= kMaxStridedDims, "slice_backward: a " << g.dim() << "-D gradient is above the "
+                                                  << kMaxStridedDims << " dims the CUDA scatter takes");
+          layout.rank = (int)g.dim();
+          for (int a = 0; a < layout.rank; ++a) {
+            layout.shape[a] = g.size(a);
+            layout.stride[a] = view_strides[a];
+          }
+          RECON_CUDA_ONLY("slice_backward", cuda::strided_scatter(g.data(), layout, dx.data() + off));
+          break;
+        }
       }
       return std::vector<Tensor>{dx};
     });
@@ -127,12 +151,12 @@ Tensor pad(const Tensor& x_in, const std::array<int, 4>& pads, PadMode mode) {
   RECON_RANGE(op);
   Tensor x = x_in.contiguous();
   const Pad2dParams p{x.size(0) * x.size(1), h, w, h + top + bottom, w + left + right, left, top};
-  const cpu::PadKind kind = mode == PadMode::Reflect ? cpu::PadKind::Reflect : cpu::PadKind::Zero;
+  const PadKind kind = mode == PadMode::Reflect ? PadKind::Reflect : PadKind::Zero;
   Tensor y = Tensor::empty({x.size(0), x.size(1), p.out_h, p.out_w}, x.device());  // (N, C, Ho, Wo)
   if (y.numel() > 0) {
     switch (x.device().type) {
       case DeviceType::CPU: cpu::pad2d_forward(p, kind, x.data(), y.data()); break;
-      case DeviceType::CUDA: detail::not_on_cuda(op);
+      case DeviceType::CUDA: RECON_CUDA_ONLY(op, cuda::pad2d_forward(p, kind, x.data(), y.data())); break;
     }
   }
   if (autograd::any_requires_grad({&x})) {
@@ -144,7 +168,9 @@ Tensor pad(const Tensor& x_in, const std::array<int, 4>& pads, PadMode mode) {
       if (dx.numel() == 0) return std::vector<Tensor>{dx};
       switch (g.device().type) {
         case DeviceType::CPU: cpu::pad2d_backward(p, kind, g.data(), dx.data()); break;
-        case DeviceType::CUDA: detail::not_on_cuda("pad_backward");
+        case DeviceType::CUDA:
+          RECON_CUDA_ONLY("pad_backward", cuda::pad2d_backward(p, kind, g.data(), dx.data()));
+          break;
       }
       return std::vector<Tensor>{dx};
     });
@@ -165,7 +191,7 @@ Tensor rot90(const Tensor& x_in, int k) {
   if (y.numel() > 0) {
     switch (x.device().type) {
       case DeviceType::CPU: cpu::rot90(x.data(), y.data(), planes, h, w, turns); break;
-      case DeviceType::CUDA: detail::not_on_cuda(op);
+      case DeviceType::CUDA: RECON_CUDA_ONLY(op, cuda::rot90(x.data(), y.data(), planes, h, w, turns)); break;
     }
   }
   if (autograd::any_requires_grad({&x})) {
@@ -179,7 +205,10 @@ Tensor rot90(const Tensor& x_in, int k) {
         case DeviceType::CPU:
           cpu::rot90(g.data(), dx.data(), g.size(0) * g.size(1), g.size(2), g.size(3), (4 - turns) % 4);
           break;
-        case DeviceType::CUDA: detail::not_on_cuda("rot90_backward");
+        case DeviceType::CUDA:
+          RECON_CUDA_ONLY("rot90_backward", cuda::rot90(g.data(), dx.data(), g.size(0) * g.size(1), g.size(2),
+                                                        g.size(3), (4 - turns) % 4));
+          break;
       }
       return std::vector<Tensor>{dx};
     });

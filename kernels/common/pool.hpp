@@ -34,6 +34,16 @@ RECON_HD PoolWindow pool_window(const Pool2dParams& p, int64_t oh, int64_t ow) {
   return win;
 }
 
+// The outputs [lo, hi) along one dim whose window (before clipping) covers
+// input index i: the windows a backward gather visits for input i.
+RECON_HD void pool_covering_outputs(int64_t i, int64_t kernel, int64_t stride, int64_t pad, int64_t out,
+                                    int64_t& lo, int64_t& hi) {
+  const int64_t first_start = i + pad - kernel + 1;  // the lowest window start (padded coords) reaching i
+  lo = first_start <= 0 ? 0 : (first_start + stride - 1) / stride;
+  hi = (i + pad) / stride + 1;
+  if (hi > out) hi = out;
+}
+
 // Average pooling divides by the full window, padding included (PyTorch's
 // count_include_pad = true; in floor mode a window never runs past the padding).
 RECON_HD float avg_pool_divisor(const Pool2dParams& p) { return (float)(p.kernel_h * p.kernel_w); }

@@ -15,6 +15,22 @@ RECON_HD int64_t reflect_index(int64_t i, int64_t n) {
   return i;
 }
 
+// The output positions o in [0, out) (o = pad_before + i') whose reflected
+// source reflect_index(i', n) is input i, in ascending order: i' = -i (i > 0),
+// i, and 2(n - 1) - i (i < n - 1). Writes them to o[] and returns how many.
+RECON_HD int reflect_covering_outputs(int64_t i, int64_t n, int64_t pad_before, int64_t out, int64_t o[3]) {
+  int count = 0;
+  const int64_t cand[3] = {i > 0 ? -i : -1 - pad_before, i, i < n - 1 ? 2 * (n - 1) - i : out};
+  for (int k = 0; k < 3; ++k) {
+    const int64_t pos = cand[k] + pad_before;
+    if (pos >= 0 && pos < out) o[count++] = pos;
+  }
+  return count;
+}
+
+// How a 2-D pad fills the border.
+enum class PadKind { Zero, Reflect };
+
 // 2-D padding of `planes` = N * C planes of (H, W) into (H + top + bottom, W + left + right).
 struct Pad2dParams {
   int64_t planes, h, w, out_h, out_w;

@@ -3,8 +3,6 @@
 // thread count) and over (n, c) rows for the elementwise passes.
 #include "kernels/cpu/norm.hpp"
 
-#include <cmath>
-
 #include "kernels/common/norm.hpp"
 
 namespace recon::cpu {
@@ -33,17 +31,13 @@ void batch_norm_stats(const BatchNormParams& p, const float* x, float* mean, flo
 }
 
 void batch_norm_invstd(const BatchNormParams& p, const float* var, float* invstd) {
-  for (int64_t c = 0; c < p.c; ++c) invstd[c] = (float)(1.0 / std::sqrt((double)var[c] + (double)p.eps));
+  for (int64_t c = 0; c < p.c; ++c) invstd[c] = recon::batch_norm_invstd(var[c], p.eps);
 }
 
 void batch_norm_update_running(const BatchNormParams& p, const float* mean, const float* var, float momentum,
                                float* running_mean, float* running_var) {
-  const double m = (double)(p.n * p.hw);
-  for (int64_t c = 0; c < p.c; ++c) {
-    const double unbiased = (double)var[c] * m / (m - 1.0);
-    running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * (double)mean[c]);
-    running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
-  }
+  for (int64_t c = 0; c < p.c; ++c)
+    recon::batch_norm_update_running(mean[c], var[c], p.n * p.hw, momentum, running_mean[c], running_var[c]);
 }
 
 void batch_norm_forward(const BatchNormParams& p, const float* x, const float* mean, const float* invstd,

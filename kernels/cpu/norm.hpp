@@ -4,13 +4,9 @@
 #pragma once
 #include <cstdint>
 
-namespace recon::cpu {
+#include "kernels/common/norm.hpp"  // BatchNormParams
 
-// Shape of one batch norm: x is (n, c, hw), contiguous.
-struct BatchNormParams {
-  int64_t n, c, hw;
-  float eps;
-};
+namespace recon::cpu {
 
 // Per channel: mean and biased variance of x (N, C, HW), accumulated in double.
 void batch_norm_stats(const BatchNormParams& p, const float* x, float* mean, float* var);

@@ -15,7 +15,6 @@ void copy_rows(const float* src, int64_t src_stride, float* dst, int64_t dst_str
 // The inverse of cpu::strided_copy; destinations must not overlap.
 void strided_scatter(const float* src, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
                      float* dst);
-enum class PadKind { Zero, Reflect };
 // y (planes, Ho, Wo) <- x (planes, H, W) padded by (left, top, ...).
 void pad2d_forward(const Pad2dParams& p, PadKind kind, const float* x, float* y);
 // dx (planes, H, W) <- g (planes, Ho, Wo): the crop, plus reflected borders added back.
