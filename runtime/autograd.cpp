@@ -31,22 +31,39 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-void record(const char* name, Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward) {
+void record_multi(const char* name, const std::vector<Tensor*>& outputs, const std::vector<Tensor>& inputs,
+                  MultiBackwardFn backward) {
   auto node = std::make_shared<Node>();
   node->name = name;
+  node->num_outputs = (int)outputs.size();
   node->backward = std::move(backward);
   node->inputs.reserve(inputs.size());
   for (const Tensor& in : inputs) {
     Edge e;
     if (in.defined() && in.requires_grad()) {
-      if (in.grad_fn()) e.node = in.grad_fn();
-      else e.leaf = in.impl_ptr();
+      if (in.grad_fn()) {
+        e.node = in.grad_fn();
+        e.output_nr = in.impl()->output_nr;
+      } else {
+        e.leaf = in.impl_ptr();
+      }
     }
     node->inputs.push_back(e);
     node->input_shapes.push_back(in.defined() ? in.shape() : Shape{});
   }
-  output.impl()->grad_fn = std::move(node);
-  output.impl()->requires_grad = true;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    TensorImpl* out = outputs[i]->impl();
+    out->grad_fn = node;
+    out->output_nr = (int)i;
+    out->requires_grad = true;
+  }
+}
+
+void record(const char* name, Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward) {
+  record_multi(name, {&output}, inputs,
+               [fn = std::move(backward)](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
+                 return fn(g[0], needs);
+               });
 }
 
 // Adds g into a leaf's .grad. The first gradient is copied: a backward may
@@ -95,13 +112,16 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     }
   }
 
-  std::unordered_map<Node*, Tensor> grads;
-  grads[root.grad_fn().get()] = grad;
-  std::vector<Node*> ready{root.grad_fn().get()};
+  // Pending output gradients per node (one slot per output; undefined = zero).
+  std::unordered_map<Node*, std::vector<Tensor>> grads;
+  Node* root_node = root.grad_fn().get();
+  grads[root_node].resize(root_node->num_outputs);
+  grads[root_node][root.impl()->output_nr] = grad;
+  std::vector<Node*> ready{root_node};
   while (!ready.empty()) {
     Node* n = ready.back();
     ready.pop_back();
-    Tensor g = std::move(grads[n]);
+    std::vector<Tensor> g = std::move(grads[n]);
     grads.erase(n);
     RECON_CHECK(!n->released, "backward: trying to backward through the graph a second time: the saved "
                               "buffers of "
@@ -130,9 +150,10 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
         continue;
       }
       Node* next = e.node.get();
-      auto it = grads.find(next);
-      if (it == grads.end()) grads.emplace(next, gi);
-      else it->second = add(it->second, gi);
+      std::vector<Tensor>& slots = grads[next];
+      slots.resize(next->num_outputs);
+      Tensor& slot = slots[e.output_nr];
+      slot = slot.defined() ? add(slot, gi) : gi;
       if (--pending[next] == 0) ready.push_back(next);
     }
   }

@@ -18,6 +18,7 @@ namespace recon {
 // requires grad, or nothing (an input that needs no gradient).
 struct Edge {
   std::shared_ptr<Node> node;
+  int output_nr = 0;  // which output of `node` the input is
   std::shared_ptr<TensorImpl> leaf;
   bool active() const { return node || leaf; }
 };
@@ -28,11 +29,17 @@ struct Edge {
 using BackwardFn =
     std::function<std::vector<Tensor>(const Tensor& grad_out, const std::vector<bool>& needs_grad)>;
 
+// The backward of an op with several outputs: one gradient per output,
+// undefined for an output that no path to the loss used (read it as zero).
+using MultiBackwardFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& grad_outs,
+                                                          const std::vector<bool>& needs_grad)>;
+
 struct Node {
   std::string name;
   std::vector<Edge> inputs;
   std::vector<Shape> input_shapes;  // to check the gradients a backward returns
-  BackwardFn backward;
+  int num_outputs = 1;
+  MultiBackwardFn backward;
   bool released = false;
 };
 
@@ -58,6 +65,10 @@ bool any_requires_grad(const std::vector<Tensor>& inputs);
 // Makes `output` the result of a node named `name` over `inputs`. Call only
 // when any_requires_grad(inputs); undefined inputs are allowed (no edge).
 void record(const char* name, Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward);
+// The same for an op with several outputs computed by one fused backward
+// (e.g. a sample and its KL term): `outputs` become outputs 0, 1, ... of one node.
+void record_multi(const char* name, const std::vector<Tensor*>& outputs, const std::vector<Tensor>& inputs,
+                  MultiBackwardFn backward);
 
 // Runs backward from `root` with gradient `grad` (see Tensor::backward).
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);

@@ -100,6 +100,7 @@ struct TensorImpl {
   bool requires_grad = false;
   Tensor grad;                     // leaves only
   std::shared_ptr<Node> grad_fn;   // non-leaves: the node that made this tensor
+  int output_nr = 0;               // which output of grad_fn this tensor is
 };
 
 // Builds a tensor handle over existing storage.

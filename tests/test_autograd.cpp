@@ -203,3 +203,37 @@ TEST_CASE("the gradient of a non-contiguous leaf follows its logical layout") {
   CHECK(tr.grad().shape() == Shape{3, 2});
   CHECK(tr.grad().to_vector() == std::vector<float>{0, 12, 6, 32, 20, 60});
 }
+
+TEST_CASE("a node with two outputs gets both gradients, and a missing one reads as zero") {
+  // y0 = 2x, y1 = sum(x^2) from one fused node; the backward sees (g0, g1).
+  Tensor x = Tensor::from_vector({1, -2, 3}, {3}).set_requires_grad(true);
+  auto two_outputs = [](const Tensor& in) {
+    Tensor y0, y1;
+    {
+      NoGradGuard ng;
+      y0 = scale(in, 2.f);
+      y1 = sum(mul(in, in));
+    }
+    Tensor saved = in.detach();
+    autograd::record_multi("two_outputs", {&y0, &y1}, {in},
+                           [saved](const std::vector<Tensor>& g, const std::vector<bool>&) {
+                             Tensor gx = Tensor::zeros(saved.shape());
+                             if (g[0].defined()) gx = add(gx, scale(g[0], 2.f));
+                             if (g[1].defined()) gx = add(gx, mul(scale(saved, 2.f), g[1]));
+                             return std::vector<Tensor>{gx};
+                           });
+    return std::make_pair(y0, y1);
+  };
+  auto [a0, a1] = two_outputs(x);
+  CHECK(a0.grad_fn() == a1.grad_fn());
+  add(sum(a0), scale(a1, 10.f)).backward();  // d/dx = 2 + 20 x
+  CHECK(x.grad().to_vector() == std::vector<float>{22, -38, 62});
+  x.zero_grad();
+  auto [b0, b1] = two_outputs(x);
+  b1.backward();  // output 0 unused: its gradient arrives undefined
+  CHECK(x.grad().to_vector() == std::vector<float>{2, -4, 6});
+  x.zero_grad();
+  auto [c0, c1] = two_outputs(x);
+  sum(c0).backward();
+  CHECK(x.grad().to_vector() == std::vector<float>{2, 2, 2});
+}
