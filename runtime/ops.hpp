@@ -123,17 +123,34 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default
 // SSIM (Wang et al. 2004) between x and y, both (N, C, H, W) with values in
 // [0, 1] (L = 1): 11x11 Gaussian window, sigma = 1.5, C1 = 0.01^2,
 // C2 = 0.03^2, reflect padding, per channel; a same-size map (N, C, H, W).
-// Differentiable in both inputs.
+// Differentiable in both inputs. H and W must be at least 6 (a reflect pad of
+// 5 must be smaller than the size, as in PyTorch); smaller images throw.
 Tensor ssim_map(const Tensor& x, const Tensor& y);
 // The SSIM loss 1 - mean(ssim_map(x, y)) as one fused op (0-d).
 Tensor ssim_loss(const Tensor& x, const Tensor& y);
 // Shannon entropy in bits of each image's 256-bin intensity histogram
-// (values in [0, 1] binned as min(floor(256 v), 255), all channels pooled):
-// (N, C, H, W) -> (N). Not differentiable.
+// (values in [0, 1] binned as min(floor(256 v), 255), all channels pooled;
+// values below 0 count in bin 0, above 1 in bin 255): (N, C, H, W) -> (N).
+// Not differentiable.
 Tensor image_entropy(const Tensor& x);
 // Local entropy: for each pixel, the entropy in bits of the histogram of the
 // k x k window around it (reflect padding; channels averaged to gray first;
-// `bins` levels): (N, C, H, W) -> (N, 1, H, W). Not differentiable.
+// `bins` levels, min(floor(bins v), bins - 1)): (N, C, H, W) -> (N, 1, H, W).
+// k odd in [1, 63] with k / 2 < H and W; bins in [1, 256]. Not differentiable.
 Tensor local_entropy(const Tensor& x, int k = 9, int bins = 32);
+
+// ---- information reduction (method 2's refiner) -------------------------------------
+// A variational bottleneck (Kingma & Welling 2014; Alemi et al. 2017) as one
+// fused op. mu, logvar (N, ...) of one shape. Training: z = mu + exp(logvar/2)
+// * eps with eps ~ N(0, I) drawn from `gen` (Philox: the same eps on every
+// device); eval: z = mu. kl = KL(N(mu, exp(logvar)) || N(0, I)) in nats,
+// summed over all elements and divided by N: nats per image. One node with
+// two outputs: the backward gives dmu and dlogvar from dz and dkl together.
+struct InfoReduction {
+  Tensor z;   // (same shape as mu)
+  Tensor kl;  // 0-d, nats per image
+};
+InfoReduction information_reduction(const Tensor& mu, const Tensor& logvar, bool training,
+                                    Generator& gen = default_generator());
 
 }  // namespace recon
