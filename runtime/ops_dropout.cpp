@@ -2,6 +2,7 @@
 // it from the generator's (seed, offset) reserved for this call, so a seed
 // reproduces it on any device.
 #include "kernels/cpu/dropout.hpp"
+#include "kernels/cuda/random.hpp"
 #include "runtime/op_utils.hpp"
 
 namespace recon {
@@ -20,7 +21,7 @@ Tensor dropout(const Tensor& x_in, float p, bool training, Generator& gen) {
   Tensor y = Tensor::empty(x.shape(), x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::dropout_forward(x.data(), y.data(), n, p, seed, offset); break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA: RECON_CUDA_ONLY(op, cuda::dropout(x.data(), y.data(), n, p, seed, offset)); break;
   }
   if (autograd::any_requires_grad({&x})) {
     autograd::record(op, y, {x}, [p, seed, offset](const Tensor& g_in, const std::vector<bool>&) {
@@ -29,7 +30,9 @@ Tensor dropout(const Tensor& x_in, float p, bool training, Generator& gen) {
       Tensor gx = Tensor::empty(g.shape(), g.device());
       switch (g.device().type) {
         case DeviceType::CPU: cpu::dropout_backward(g.data(), gx.data(), g.numel(), p, seed, offset); break;
-        case DeviceType::CUDA: detail::not_on_cuda("dropout_backward");
+        case DeviceType::CUDA:
+          RECON_CUDA_ONLY("dropout_backward", cuda::dropout(g.data(), gx.data(), g.numel(), p, seed, offset));
+          break;
       }
       return std::vector<Tensor>{gx};
     });

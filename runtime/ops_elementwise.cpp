@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/elementwise.hpp"
+#include "kernels/cuda/elementwise.hpp"
 #include "runtime/op_utils.hpp"
 
 namespace recon {
@@ -46,19 +47,22 @@ static Tensor binary_forward(const char* op, BinaryOp kind, const Tensor& a_in, 
   Shape shape = broadcast_shape(op, a.shape(), b.shape());
   Tensor out = Tensor::empty(shape, a.device());
   if (out.numel() == 0) return out;
+  if (a.shape() == b.shape()) {
+    switch (a.device().type) {
+      case DeviceType::CPU: cpu::binary_same(kind, a.data(), b.data(), out.data(), out.numel()); break;
+      case DeviceType::CUDA:
+        RECON_CUDA_ONLY(op, cuda::binary_same(kind, a.data(), b.data(), out.data(), out.numel()));
+        break;
+    }
+    return out;
+  }
+  Broadcast4 bc{};
+  for (int d = 0; d < 4; ++d) bc.shape[d] = d < 4 - (int)shape.size() ? 1 : shape[d - (4 - shape.size())];
+  broadcast_strides(a.shape(), shape, bc.a_stride);
+  broadcast_strides(b.shape(), shape, bc.b_stride);
   switch (a.device().type) {
-    case DeviceType::CPU:
-      if (a.shape() == b.shape()) {
-        cpu::binary_same(kind, a.data(), b.data(), out.data(), out.numel());
-      } else {
-        Broadcast4 bc{};
-        for (int d = 0; d < 4; ++d) bc.shape[d] = d < 4 - (int)shape.size() ? 1 : shape[d - (4 - shape.size())];
-        broadcast_strides(a.shape(), shape, bc.a_stride);
-        broadcast_strides(b.shape(), shape, bc.b_stride);
-        cpu::binary_broadcast(kind, bc, a.data(), b.data(), out.data());
-      }
-      break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CPU: cpu::binary_broadcast(kind, bc, a.data(), b.data(), out.data()); break;
+    case DeviceType::CUDA: RECON_CUDA_ONLY(op, cuda::binary_broadcast(kind, bc, a.data(), b.data(), out.data())); break;
   }
   return out;
 }
@@ -120,7 +124,7 @@ static Tensor unary_op(const char* op, UnaryOp kind, const Tensor& x_in, float p
   Tensor y = Tensor::empty(x.shape(), x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::unary(kind, x.data(), y.data(), x.numel(), p0, p1); break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA: RECON_CUDA_ONLY(op, cuda::unary(kind, x.data(), y.data(), x.numel(), p0, p1)); break;
   }
   if (autograd::any_requires_grad({&x})) {
     Tensor sx = x.detach(), sy = y.detach();
@@ -131,7 +135,10 @@ static Tensor unary_op(const char* op, UnaryOp kind, const Tensor& x_in, float p
         case DeviceType::CPU:
           cpu::unary_backward(kind, sx.data(), sy.data(), g.data(), gx.data(), sx.numel(), p0, p1);
           break;
-        case DeviceType::CUDA: detail::not_on_cuda(op);
+        case DeviceType::CUDA:
+          RECON_CUDA_ONLY(op,
+                          cuda::unary_backward(kind, sx.data(), sy.data(), g.data(), gx.data(), sx.numel(), p0, p1));
+          break;
       }
       return std::vector<Tensor>{gx};
     });
@@ -164,7 +171,7 @@ void add_(Tensor& a, const Tensor& b) {
   Tensor bc = b.contiguous();
   switch (a.device().type) {
     case DeviceType::CPU: cpu::add_inplace(a.data(), bc.data(), a.numel()); break;
-    case DeviceType::CUDA: detail::not_on_cuda("add_");
+    case DeviceType::CUDA: RECON_CUDA_ONLY("add_", cuda::add_inplace(a.data(), bc.data(), a.numel())); break;
   }
 }
 

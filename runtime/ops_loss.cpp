@@ -3,6 +3,7 @@
 // N(0, I). Each forward is one fused kernel that writes a 0-d loss; each
 // backward is one kernel that reads the saved inputs (and row statistics).
 #include "kernels/cpu/loss.hpp"
+#include "kernels/cuda/loss.hpp"
 #include "runtime/op_utils.hpp"
 
 namespace recon {
@@ -35,7 +36,9 @@ Tensor mse_loss(const Tensor& pred_in, const Tensor& target_in, Reduction r) {
   Tensor out = Tensor::empty({}, pred.device());
   switch (pred.device().type) {
     case DeviceType::CPU: cpu::mse_forward(pred.data(), target.data(), n, scale, out.data()); break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA:
+      RECON_CUDA_ONLY(op, cuda::mse_forward(pred.data(), target.data(), n, scale, out.data()));
+      break;
   }
   if (autograd::any_requires_grad({&pred, &target})) {
     Tensor sp = pred.detach(), st = target.detach();
@@ -48,7 +51,11 @@ Tensor mse_loss(const Tensor& pred_in, const Tensor& target_in, Reduction r) {
           cpu::mse_backward(sp.data(), st.data(), g.data(), (float)scale, data_or_null(gp), data_or_null(gt),
                             sp.numel());
           break;
-        case DeviceType::CUDA: detail::not_on_cuda("mse_loss_backward");
+        case DeviceType::CUDA:
+          RECON_CUDA_ONLY("mse_loss_backward",
+                          cuda::mse_backward(sp.data(), st.data(), g.data(), (float)scale, data_or_null(gp),
+                                             data_or_null(gt), sp.numel()));
+          break;
       }
       return std::vector<Tensor>{gp, gt};
     });
@@ -82,7 +89,12 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, Reductio
       cpu::cross_entropy_forward(logits.data(), targets.data(), n, c, scale, stats.data(), out.data());
       break;
     }
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA:
+      // An invalid target cannot be reported without waiting for the device:
+      // the kernel makes that row's loss (and so the loss) NaN instead.
+      RECON_CUDA_ONLY(op, cuda::cross_entropy_forward(logits.data(), targets.data(), n, c, scale, stats.data(),
+                                                      out.data()));
+      break;
   }
   if (autograd::any_requires_grad({&logits})) {
     Tensor sx = logits.detach();
@@ -95,7 +107,11 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, Reductio
           cpu::cross_entropy_backward(sx.data(), targets.data(), stats.data(), g.data(), (float)scale, gx.data(),
                                       sx.size(0), sx.size(1));
           break;
-        case DeviceType::CUDA: detail::not_on_cuda("cross_entropy_backward");
+        case DeviceType::CUDA:
+          RECON_CUDA_ONLY("cross_entropy_backward",
+                          cuda::cross_entropy_backward(sx.data(), targets.data(), stats.data(), g.data(),
+                                                       (float)scale, gx.data(), sx.size(0), sx.size(1)));
+          break;
       }
       return std::vector<Tensor>{gx};
     });
@@ -120,7 +136,9 @@ Tensor kl_normal(const Tensor& mu_in, const Tensor& logvar_in, Reduction r) {
   Tensor out = Tensor::empty({}, mu.device());
   switch (mu.device().type) {
     case DeviceType::CPU: cpu::kl_normal_forward(mu.data(), logvar.data(), mu.numel(), scale, out.data()); break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA:
+      RECON_CUDA_ONLY(op, cuda::kl_normal_forward(mu.data(), logvar.data(), mu.numel(), scale, out.data()));
+      break;
   }
   if (autograd::any_requires_grad({&mu, &logvar})) {
     Tensor smu = mu.detach(), slv = logvar.detach();
@@ -133,7 +151,11 @@ Tensor kl_normal(const Tensor& mu_in, const Tensor& logvar_in, Reduction r) {
           cpu::kl_normal_backward(smu.data(), slv.data(), g.data(), (float)scale, data_or_null(gmu),
                                   data_or_null(glv), smu.numel());
           break;
-        case DeviceType::CUDA: detail::not_on_cuda("kl_normal_backward");
+        case DeviceType::CUDA:
+          RECON_CUDA_ONLY("kl_normal_backward",
+                          cuda::kl_normal_backward(smu.data(), slv.data(), g.data(), (float)scale,
+                                                   data_or_null(gmu), data_or_null(glv), smu.numel()));
+          break;
       }
       return std::vector<Tensor>{gmu, glv};
     });

@@ -4,6 +4,8 @@
 #include <set>
 
 #include "kernels/cpu/reduce.hpp"
+#include "kernels/cuda/elementwise.hpp"
+#include "kernels/cuda/reduce.hpp"
 #include "runtime/op_utils.hpp"
 
 namespace recon {
@@ -20,7 +22,7 @@ Tensor sum_one_axis(const Tensor& x, int axis) {
   Tensor out = Tensor::empty(out_shape, x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::sum_axis(x.data(), out.data(), outer, r, inner); break;
-    case DeviceType::CUDA: detail::not_on_cuda("sum");
+    case DeviceType::CUDA: RECON_CUDA_ONLY("sum", cuda::sum_axis(x.data(), out.data(), outer, r, inner)); break;
   }
   return out;
 }
@@ -45,7 +47,7 @@ Tensor broadcast_to(const Tensor& x_in, const Shape& shape) {
   Tensor out = Tensor::empty(shape, x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::broadcast_copy(bc, x.data(), out.data()); break;
-    case DeviceType::CUDA: detail::not_on_cuda("broadcast_to");
+    case DeviceType::CUDA: RECON_CUDA_ONLY("broadcast_to", cuda::broadcast_copy(bc, x.data(), out.data())); break;
   }
   return out;
 }
@@ -65,10 +67,10 @@ Tensor sum(const Tensor& x_in) {
   detail::check_defined("sum", x_in, "the input");
   RECON_RANGE("sum");
   Tensor x = x_in.contiguous();
-  Tensor out;
+  Tensor out = Tensor::empty({}, x.device());
   switch (x.device().type) {
-    case DeviceType::CPU: out = Tensor::scalar((float)cpu::sum_all(x.data(), x.numel())); break;
-    case DeviceType::CUDA: detail::not_on_cuda("sum");
+    case DeviceType::CPU: out.data()[0] = (float)cpu::sum_all(x.data(), x.numel()); break;
+    case DeviceType::CUDA: RECON_CUDA_ONLY("sum", cuda::sum_all(x.data(), x.numel(), 1.0, out.data())); break;
   }
   if (autograd::any_requires_grad({&x})) {
     Shape s = x.shape();

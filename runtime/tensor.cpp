@@ -6,6 +6,8 @@
 
 #include "kernels/cpu/copy.hpp"
 #include "kernels/cpu/random.hpp"
+#include "kernels/cuda/copy.hpp"
+#include "kernels/cuda/random.hpp"
 #include "runtime/autograd.hpp"
 #include "runtime/cuda_context.hpp"
 #include "runtime/error.hpp"
@@ -75,25 +77,47 @@ Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape,
   return device.is_cpu() ? t : t.to(device);
 }
 
-// Random factories: the values depend only on (seed, offset), so they are
-// generated on the host and copied; a device kernel would give the same.
+// Random factories: element i is a pure function of (seed, offset + i)
+// (kernels/common/philox.hpp), so the CPU loop and the CUDA kernel, which
+// generates on the device, give the same numbers.
 Tensor Tensor::uniform(const Shape& shape, Generator& gen, float lo, float hi, Device device) {
-  Tensor t = empty(shape, Device::cpu());
-  cpu::fill_uniform(t.data(), t.numel(), gen.seed(), gen.reserve((uint64_t)t.numel()), lo, hi);
-  return device.is_cpu() ? t : t.to(device);
+  Tensor t = empty(shape, device);
+  const uint64_t seed = gen.seed(), offset = gen.reserve((uint64_t)t.numel());
+  if (device.is_cpu()) {
+    cpu::fill_uniform(t.data(), t.numel(), seed, offset, lo, hi);
+  } else {
+#if defined(RECON_WITH_CUDA)
+    cuda::fill_uniform(t.data(), t.numel(), seed, offset, lo, hi);
+#endif
+  }
+  return t;
 }
 
 Tensor Tensor::normal(const Shape& shape, Generator& gen, float mean, float stddev, Device device) {
-  Tensor t = empty(shape, Device::cpu());
-  cpu::fill_normal(t.data(), t.numel(), gen.seed(), gen.reserve((uint64_t)t.numel()), mean, stddev);
-  return device.is_cpu() ? t : t.to(device);
+  Tensor t = empty(shape, device);
+  const uint64_t seed = gen.seed(), offset = gen.reserve((uint64_t)t.numel());
+  if (device.is_cpu()) {
+    cpu::fill_normal(t.data(), t.numel(), seed, offset, mean, stddev);
+  } else {
+#if defined(RECON_WITH_CUDA)
+    cuda::fill_normal(t.data(), t.numel(), seed, offset, mean, stddev);
+#endif
+  }
+  return t;
 }
 
 Tensor Tensor::bernoulli(const Shape& shape, Generator& gen, float p, Device device) {
   RECON_CHECK(p >= 0.f && p <= 1.f, "Tensor::bernoulli: p = " << p << " is not in [0, 1]");
-  Tensor t = empty(shape, Device::cpu());
-  cpu::fill_bernoulli(t.data(), t.numel(), gen.seed(), gen.reserve((uint64_t)t.numel()), p);
-  return device.is_cpu() ? t : t.to(device);
+  Tensor t = empty(shape, device);
+  const uint64_t seed = gen.seed(), offset = gen.reserve((uint64_t)t.numel());
+  if (device.is_cpu()) {
+    cpu::fill_bernoulli(t.data(), t.numel(), seed, offset, p);
+  } else {
+#if defined(RECON_WITH_CUDA)
+    cuda::fill_bernoulli(t.data(), t.numel(), seed, offset, p);
+#endif
+  }
+  return t;
 }
 
 // ---- metadata ------------------------------------------------------------------
@@ -182,8 +206,10 @@ Tensor Tensor::clone() const {
     cpu::strided_copy(data(), shape(), strides(), out.data());
   } else {
 #if defined(RECON_WITH_CUDA)
-    RECON_CHECK(is_contiguous(), "clone: non-contiguous CUDA tensors are not supported yet");
-    cuda::copy_d2d(out.data(), data(), (size_t)numel() * sizeof(float));
+    if (is_contiguous())
+      cuda::copy_d2d(out.data(), data(), (size_t)numel() * sizeof(float));
+    else
+      cuda::strided_copy(data(), shape(), strides(), out.data());
 #endif
   }
   return out;
@@ -235,9 +261,9 @@ void Tensor::fill_(float value) {
   if (device().is_cpu()) {
     cpu::fill(data(), numel(), value);
   } else {
-    // A value broadcast from the host: exact, and needs no kernel.
-    Tensor h = full(shape(), value, Device::cpu());
-    copy_(h);
+#if defined(RECON_WITH_CUDA)
+    cuda::fill(data(), numel(), value);
+#endif
   }
 }
 

@@ -1,5 +1,6 @@
 // Elementwise formulas shared by the CPU and CUDA backends: the binary ops,
-// the unary ops with their derivatives, and 4-D broadcast indexing.
+// the unary ops with their derivatives, 4-D broadcast indexing, and the
+// offset of an element of a strided (non-contiguous) layout.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -87,6 +88,25 @@ RECON_HD void broadcast_offsets(const Broadcast4& bc, int64_t linear, int64_t& i
     ia += i * bc.a_stride[d];
     ib += i * bc.b_stride[d];
   }
+}
+
+// A strided layout of up to kMaxStridedDims dims, passed by value to kernels
+// (strided copy): element strides, possibly 0 or non-monotonic.
+constexpr int kMaxStridedDims = 8;
+struct StridedLayout {
+  int rank;
+  int64_t shape[kMaxStridedDims];
+  int64_t stride[kMaxStridedDims];
+};
+
+// Offset (elements) of the element at row-major position `linear` of the layout.
+RECON_HD int64_t strided_offset(const StridedLayout& l, int64_t linear) {
+  int64_t off = 0;
+  for (int d = l.rank - 1; d >= 0; --d) {
+    off += (linear % l.shape[d]) * l.stride[d];
+    linear /= l.shape[d];
+  }
+  return off;
 }
 
 }  // namespace recon

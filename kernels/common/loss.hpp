@@ -23,11 +23,19 @@ RECON_HD float row_max(const float* x, int64_t c) {
   return m;
 }
 
-// log(sum_j exp(x_j - m)), accumulated in double (>= 0 since one term is 1).
+// One term of s = sum_j exp(x_j - m), returned in double for the sum.
+RECON_HD double exp_shifted_term(float x, float m) { return (double)expf(x - m); }
+// log_s from the sum of the terms (>= 0 since the max's term is 1). The math
+// functions here are spelled ::log etc.: inside namespace recon an unqualified
+// log would find recon::log(const Tensor&) when runtime/ops.hpp came first.
+RECON_HD float log_of_sum(double s) { return (float)::log(s); }
+
+// log(sum_j exp(x_j - m)), accumulated in double in index order (the CPU's
+// row loop; a CUDA warp sums the same terms in a fixed tree).
 RECON_HD float row_log_sum_exp_shifted(const float* x, int64_t c, float m) {
   double s = 0.0;
-  for (int64_t j = 0; j < c; ++j) s += (double)expf(x[j] - m);
-  return (float)log(s);
+  for (int64_t j = 0; j < c; ++j) s += exp_shifted_term(x[j], m);
+  return log_of_sum(s);
 }
 
 // softmax_j from the row statistics (m, log_s).

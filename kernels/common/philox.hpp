@@ -52,7 +52,8 @@ RECON_HD float philox_normal(uint64_t seed, uint64_t offset, uint64_t index) {
   double u1 = ((double)(r.v[0] >> 8) + 1.0) * (1.0 / 16777216.0);  // (0, 1]: log is finite
   double u2 = (double)(r.v[1] >> 8) * (1.0 / 16777216.0);
   const double kTwoPi = 6.283185307179586476925286766559;
-  return (float)(sqrt(-2.0 * log(u1)) * cos(kTwoPi * u2));
+  // ::sqrt and ::log: recon::sqrt/log (tensor ops) would hide them after runtime/ops.hpp.
+  return (float)(::sqrt(-2.0 * ::log(u1)) * ::cos(kTwoPi * u2));
 }
 
 }  // namespace recon
