@@ -1,12 +1,16 @@
-// Optimizer bookkeeping (state buffers, state_dict) and the CPU loops that
-// apply the per-element updates of kernels/common/optim.hpp.
+// Optimizer bookkeeping (state buffers, state_dict), the CPU loops that
+// apply the per-element updates of kernels/common/optim.hpp, and the fused
+// CUDA step (one launch for all CUDA parameters, kernels/cuda/optim.hpp).
 #include "nn/optim.hpp"
 
 #include <cmath>
+#include <cstring>
+#include <tuple>
 
 #include "kernels/common/optim.hpp"
 #include "runtime/autograd.hpp"
 #include "runtime/error.hpp"
+#include "runtime/op_utils.hpp"
 #include "runtime/ops.hpp"
 
 namespace recon::nn {
@@ -45,19 +49,53 @@ size_t Optimizer::add_state(const std::string& suffix) {
 
 void Optimizer::step() {
   ++step_;
+  std::vector<cuda::OptimTensor> table;  // the CUDA parameters, for one fused launch
+  std::vector<Tensor> table_grads;       // keeps contiguous copies of gradients alive until the launch
+  Device cuda_device = Device::cuda();
   for (size_t i = 0; i < params_.size(); ++i) {
     const auto& [name, p] = params_[i];
     if (!p.requires_grad()) continue;
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    RECON_CHECK(p.device().is_cpu() && g.device().is_cpu(), type_name() << "::step: not implemented on CUDA");
+    RECON_CHECK(g.device() == p.device(), type_name() << "::step: the gradient of \"" << name << "\" is on "
+                                                      << g.device().str() << ", the parameter on "
+                                                      << p.device().str());
+    RECON_CHECK(g.shape() == p.shape(), type_name() << "::step: the gradient of \"" << name << "\" has shape "
+                                                    << shape_str(g.shape()) << ", the parameter "
+                                                    << shape_str(p.shape()));
     g = g.contiguous();
     for (const auto& kind : state_)
       RECON_CHECK(kind[i].device() == p.device(), type_name() << "::step: state of \"" << name << "\" is on "
                                                                << kind[i].device().str() << ", the parameter on "
                                                                << p.device().str());
-    update(i, p.data(), g.data(), p.numel());
+    if (p.device().is_cpu()) {
+      update(i, p.data(), g.data(), p.numel());
+    } else if (p.numel() > 0) {
+      if (table.empty()) cuda_device = p.device();
+      RECON_CHECK(p.device() == cuda_device, type_name() << "::step: parameters on " << cuda_device.str() << " and "
+                                                         << p.device().str() << " (one CUDA device per optimizer)");
+      table.push_back({p.data(), g.data(), state_.size() > 0 ? state_[0][i].data() : nullptr,
+                       state_.size() > 1 ? state_[1][i].data() : nullptr, p.numel(), 0});
+      table_grads.push_back(g);
+    }
   }
+  if (!table.empty()) step_cuda(table, cuda_device);
+}
+
+void Optimizer::step_cuda(std::vector<cuda::OptimTensor>& table, Device device) {
+  const int64_t chunks = cuda::plan_chunks(table);
+  const size_t bytes = table.size() * sizeof(cuda::OptimTensor);
+  const bool same = table.size() == uploaded_table_.size() && device_table_.defined() &&
+                    std::memcmp(table.data(), uploaded_table_.data(), bytes) == 0;
+  if (!same) {
+    // Device memory as a float tensor, 256-byte aligned like every CUDA storage.
+    const int64_t floats = (int64_t)((bytes + sizeof(float) - 1) / sizeof(float));
+    if (!device_table_.defined() || device_table_.numel() < floats || device_table_.device() != device)
+      device_table_ = Tensor::empty({floats}, device);
+    uploaded_table_ = table;
+  }
+  auto* device_table = reinterpret_cast<cuda::OptimTensor*>(device_table_.data());
+  RECON_CUDA_ONLY("Optimizer::step", cuda::multi_tensor_step(table, chunks, device_table, !same, fused_step()));
 }
 
 void Optimizer::zero_grad() {
@@ -96,6 +134,18 @@ SGD::SGD(NamedTensors params, const SGDOptions& opt) : Optimizer(std::move(param
   if (opt.momentum != 0.f) buf_ = add_state("momentum_buffer");
 }
 
+cuda::OptimStep SGD::fused_step() const {
+  cuda::OptimStep s;
+  s.kind = cuda::OptimKind::kSGD;
+  s.lr = lr_;
+  s.weight_decay = opt_.weight_decay;
+  s.momentum = opt_.momentum;
+  s.dampening = opt_.dampening;
+  s.nesterov = opt_.nesterov;
+  s.first_step = step_ == 1;
+  return s;
+}
+
 void SGD::update(size_t i, float* p, const float* g, int64_t n) {
   float* buf = opt_.momentum != 0.f ? state(i, buf_) : nullptr;
   const bool first = step_ == 1;
@@ -119,10 +169,26 @@ Adam::Adam(NamedTensors params, const AdamOptions& opt, bool decoupled)
   v_ = add_state("exp_avg_sq");
 }
 
+std::pair<float, float> Adam::bias_corrections() const {
+  return {(float)(1.0 - std::pow((double)opt_.beta1, (double)step_)),
+          (float)(1.0 - std::pow((double)opt_.beta2, (double)step_))};
+}
+
+cuda::OptimStep Adam::fused_step() const {
+  cuda::OptimStep s;
+  s.kind = cuda::OptimKind::kAdam;
+  s.lr = lr_;
+  s.weight_decay = opt_.weight_decay;
+  s.decoupled = decoupled_;
+  s.beta1 = opt_.beta1;
+  s.beta2 = opt_.beta2;
+  s.eps = opt_.eps;
+  std::tie(s.bias_correction1, s.bias_correction2) = bias_corrections();
+  return s;
+}
+
 void Adam::update(size_t i, float* p, const float* g, int64_t n) {
-  // Bias corrections of step t, computed once in double.
-  const float bc1 = (float)(1.0 - std::pow((double)opt_.beta1, (double)step_));
-  const float bc2 = (float)(1.0 - std::pow((double)opt_.beta2, (double)step_));
+  const auto [bc1, bc2] = bias_corrections();
   float* m = state(i, m_);
   float* v = state(i, v_);
   for (int64_t j = 0; j < n; ++j)

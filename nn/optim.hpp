@@ -1,9 +1,10 @@
 // Optimizers (SGD with momentum/Nesterov/weight decay, Adam, AdamW) and
 // gradient clipping by global norm. The per-element math lives in
-// kernels/common/optim.hpp; step() loops over the parameters on the CPU (a
-// CUDA parameter throws "<Optimizer>::step: not implemented on CUDA" until the
-// fused kernel exists). The state (step count and per-parameter buffers) is a
-// StateDict of named tensors, saved in checkpoints:
+// kernels/common/optim.hpp; step() loops over the CPU parameters on the CPU
+// and updates all CUDA parameters in one fused kernel launch (a multi-tensor
+// apply, kernels/cuda/optim.hpp). The state (step count and per-parameter
+// buffers, on each parameter's device) is a StateDict of named tensors, saved
+// in checkpoints:
 //   "step"                        0-d, the number of steps taken (exact to 2^24)
 //   "<param name>.momentum_buffer"  SGD with momentum
 //   "<param name>.exp_avg", "<param name>.exp_avg_sq"   Adam/AdamW
@@ -12,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cuda/optim.hpp"
 #include "nn/state_dict.hpp"
 #include "runtime/tensor.hpp"
 
@@ -50,6 +52,9 @@ class Optimizer {
   // Updates parameter i (CPU) given its gradient; step_ is already the new
   // step number (1 on the first step).
   virtual void update(size_t i, float* p, const float* g, int64_t n) = 0;
+  // The scalars of the current step for the fused CUDA kernel (the same
+  // values update() uses); state buffer 0 and 1 map to OptimTensor's state0/1.
+  virtual cuda::OptimStep fused_step() const = 0;
   // Declares a per-parameter state buffer `suffix` (zeros, the parameter's
   // shape); returns its index for state(i, k).
   size_t add_state(const std::string& suffix);
@@ -59,9 +64,16 @@ class Optimizer {
   int64_t step_ = 0;
 
  private:
+  // One fused launch over the CUDA parameters in `table` (all on `device`).
+  void step_cuda(std::vector<cuda::OptimTensor>& table, Device device);
+
   NamedTensors params_;
   std::vector<std::string> state_names_;
   std::vector<std::vector<Tensor>> state_;  // [kind][param]
+  // The fused kernel's table on the device, and the entries last uploaded to
+  // it: a step whose table is unchanged (same gradient buffers) skips the copy.
+  Tensor device_table_;
+  std::vector<cuda::OptimTensor> uploaded_table_;
 };
 
 struct SGDOptions {
@@ -81,6 +93,7 @@ class SGD : public Optimizer {
 
  protected:
   void update(size_t i, float* p, const float* g, int64_t n) override;
+  cuda::OptimStep fused_step() const override;
 
  private:
   SGDOptions opt_;
@@ -105,8 +118,12 @@ class Adam : public Optimizer {
  protected:
   Adam(NamedTensors params, const AdamOptions& opt, bool decoupled);
   void update(size_t i, float* p, const float* g, int64_t n) override;
+  cuda::OptimStep fused_step() const override;
 
  private:
+  // 1 - beta1^t and 1 - beta2^t of the current step, computed once in double.
+  std::pair<float, float> bias_corrections() const;
+
   AdamOptions opt_;
   bool decoupled_;
   size_t m_ = 0, v_ = 0;

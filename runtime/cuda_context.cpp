@@ -1,16 +1,24 @@
-// CUDA runtime glue: stream, memory pool, allocation, copies, launch checks.
-// Compiled to nothing without CUDA.
+// CUDA runtime glue: stream, memory pool, allocation, copies, launch checks,
+// the cuBLAS handle and math mode, pinned host buffers. Without CUDA only
+// PinnedBuffer exists (and throws).
 #include "runtime/cuda_context.hpp"
 
+#include <utility>
+
+#include "runtime/error.hpp"
+
 #if defined(RECON_WITH_CUDA)
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
+#include <sstream>
 #include <unordered_map>
 #include <vector>
 
-#include "runtime/error.hpp"
+#include "runtime/cublas_api.hpp"
 
 namespace recon::cuda {
 
@@ -18,9 +26,24 @@ namespace {
 // The byte written around guarded allocations.
 constexpr unsigned char kGuardPattern = 0xA5;
 
+// A cuBLAS handle and the math mode last set on it.
+struct CublasHandle {
+  cublasHandle_t handle = nullptr;
+  cublasMath_t math = CUBLAS_DEFAULT_MATH;
+};
+
+// True when the environment variable `name` starts with '1'.
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && v[0] == '1';
+}
+
 struct Context {
   cudaStream_t stream = nullptr;
-  bool sync_each_launch = false;
+  std::atomic<bool> sync_each_launch{false};
+  std::atomic<bool> tf32{false};
+  std::mutex cublas_mutex;
+  std::unordered_map<cudaStream_t, CublasHandle> cublas;  // one handle per stream
   bool guards = false;
   std::mutex guard_mutex;
   std::unordered_map<const void*, size_t> guarded;  // user pointer -> user bytes
@@ -35,8 +58,8 @@ struct Context {
     // returning memory to the driver at every synchronisation.
     uint64_t threshold = UINT64_MAX;
     RECON_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
-    const char* s = std::getenv("RECON_SYNC");
-    sync_each_launch = s && s[0] == '1';
+    sync_each_launch = env_flag("RECON_SYNC");
+    tf32 = env_flag("RECON_TF32");
     const char* g = std::getenv("RECON_GUARD");
     guards = g && g[0] == '1';
   }
@@ -153,5 +176,87 @@ void check_launch(const char* kernel_name) {
   RECON_CHECK(err == cudaSuccess, "CUDA kernel " << kernel_name << " failed: " << cudaGetErrorString(err));
 }
 
+void set_sync_each_launch(bool on) { ctx().sync_each_launch = on; }
+bool sync_each_launch() { return ctx().sync_each_launch; }
+
+// ---- cuBLAS -------------------------------------------------------------------------------------
+
+void* cublas_handle() {
+  Context& c = ctx();
+  std::lock_guard<std::mutex> lock(c.cublas_mutex);
+  CublasHandle& h = c.cublas[c.stream];
+  if (!h.handle) {
+    cublasHandle_t created = nullptr;
+    RECON_CUBLAS_CHECK(cublasCreate(&created));
+    RECON_CUBLAS_CHECK(cublasSetStream(created, c.stream));
+    RECON_CUBLAS_CHECK(cublasSetMathMode(created, CUBLAS_DEFAULT_MATH));
+    h.handle = created;
+    h.math = CUBLAS_DEFAULT_MATH;
+  }
+  const cublasMath_t want = c.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
+  if (h.math != want) {
+    RECON_CUBLAS_CHECK(cublasSetMathMode(h.handle, want));
+    h.math = want;
+  }
+  return h.handle;
+}
+
+void set_tf32(bool on) { ctx().tf32 = on; }
+bool tf32_enabled() { return ctx().tf32; }
+
+// ---- pinned host memory ---------------------------------------------------------------------------
+
+PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
+  cudaError_t err = cudaMallocHost(&data_, bytes);
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    data_ = nullptr;
+    RECON_FAIL("PinnedBuffer: could not allocate " << bytes << " bytes of page-locked host memory");
+  }
+  RECON_CUDA_CHECK(err);
+}
+
+void PinnedBuffer::release() noexcept {
+  if (!data_) return;
+  cudaError_t err = cudaFreeHost(data_);
+  if (err != cudaSuccess) std::fprintf(stderr, "recon: cudaFreeHost failed: %s\n", cudaGetErrorString(err));
+  data_ = nullptr;
+  bytes_ = 0;
+}
+
 }  // namespace recon::cuda
+
+namespace recon::detail {
+void cublas_fail(const char* file, int line, const char* expr, int status, const char* what) {
+  const char* slash = std::strrchr(file, '/');
+  std::ostringstream os;
+  os << "cuBLAS error " << status << " (" << what << ") in `" << expr << "` [" << (slash ? slash + 1 : file) << ":"
+     << line << "]";
+  throw Error(os.str());
+}
+}  // namespace recon::detail
+
+#else  // no CUDA: pinned memory cannot exist
+
+namespace recon::cuda {
+PinnedBuffer::PinnedBuffer(size_t bytes) {
+  RECON_FAIL("PinnedBuffer(" << bytes << " bytes): ReconAD was built without CUDA");
+}
+void PinnedBuffer::release() noexcept {}
+}  // namespace recon::cuda
+
 #endif
+
+namespace recon::cuda {
+PinnedBuffer::~PinnedBuffer() { release(); }
+PinnedBuffer::PinnedBuffer(PinnedBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+}  // namespace recon::cuda

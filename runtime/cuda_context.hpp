@@ -1,7 +1,9 @@
 // The CUDA side of the runtime: one stream per process that every op and
-// copy is ordered on, a memory pool with a high release threshold, and the
-// stream-ordered allocation used by Storage. Declared in every build so that
-// callers compile; defined only when RECON_WITH_CUDA.
+// copy is ordered on, a memory pool with a high release threshold, the
+// stream-ordered allocation used by Storage, the cuBLAS handle of the stream
+// and its math mode, pinned host buffers, and launch checks. Declared in
+// every build so that callers compile; defined only when RECON_WITH_CUDA
+// (PinnedBuffer exists everywhere and throws without CUDA).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -35,7 +37,54 @@ void check_guards(const void* p);
 int64_t guard_violations();
 
 // After a kernel launch: checks cudaGetLastError, and synchronizes and checks
-// again when RECON_SYNC=1 is set in the environment.
+// again when sync-after-launch is on (RECON_SYNC=1 in the environment, or
+// set_sync_each_launch(true)), so that an error in the kernel's execution is
+// reported at this launch rather than at a later call. The error names the
+// kernel.
 void check_launch(const char* kernel_name);
+void set_sync_each_launch(bool on);
+bool sync_each_launch();
+
+// ---- cuBLAS -------------------------------------------------------------------------
+// The cuBLAS handle (cublasHandle_t) bound to the runtime stream with
+// cublasSetStream, created on first use (one handle per stream; the runtime
+// has one stream), with the current math mode applied. The handle lives as
+// long as the process, like the stream.
+void* cublas_handle();
+// The math mode of the GEMMs: full FP32 (CUBLAS_DEFAULT_MATH) by default;
+// TF32 tensor cores (CUBLAS_TF32_TENSOR_OP_MATH: inputs rounded to 10
+// mantissa bits, FP32 accumulation, ~1e-3 relative error) when on, from
+// set_tf32(true) or RECON_TF32=1 in the environment.
+void set_tf32(bool on);
+bool tf32_enabled();
+
+// ---- pinned host memory ---------------------------------------------------------------
+// Page-locked host memory (cudaMallocHost / cudaFreeHost): copies from it
+// run asynchronously with the host at full bandwidth. Move-only; the memory
+// must not be freed while a copy from it may still run (synchronize first).
+// For the data loader's staging buffers. Throws without CUDA.
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  explicit PinnedBuffer(size_t bytes);
+  ~PinnedBuffer();
+  PinnedBuffer(PinnedBuffer&& other) noexcept;
+  PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+
+  void* data() const { return data_; }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+  size_t bytes() const { return bytes_; }
+  bool empty() const { return data_ == nullptr; }
+
+ private:
+  void release() noexcept;
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
 
 }  // namespace recon::cuda

@@ -1,9 +1,11 @@
-// Linear algebra ops: matmul and linear (GEMM; OpenBLAS on the CPU). Each
-// gradient (data, weight, bias) is its own kernel under its own range and
-// runs only for an input that needs it.
+// Linear algebra ops: matmul and linear (GEMM; OpenBLAS on the CPU, cuBLAS
+// on CUDA through kernels/cuda/gemm.hpp). Each gradient (data, weight, bias)
+// is its own kernel under its own range and runs only for an input that
+// needs it.
 #include <algorithm>
 
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cuda/gemm.hpp"
 #include "runtime/op_utils.hpp"
 
 namespace recon {
@@ -22,7 +24,10 @@ Tensor gemm_op(const char* op, bool trans_a, bool trans_b, const Tensor& a, cons
       cpu::gemm(trans_a, trans_b, m, n, k, 1.f, a.data(), trans_a ? m : k, b.data(), trans_b ? k : n, 0.f,
                 c.data(), n);
       break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA:
+      RECON_CUDA_ONLY(op, cuda::gemm(trans_a, trans_b, m, n, k, 1.f, a.data(), trans_a ? m : k, b.data(),
+                                     trans_b ? k : n, 0.f, c.data(), n));
+      break;
   }
   return c;
 }
@@ -90,7 +95,10 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
     case DeviceType::CPU:
       cpu::linear_forward(x.data(), w.data(), b.defined() ? b.data() : nullptr, y.data(), m, in_f, out_f);
       break;
-    case DeviceType::CUDA: detail::not_on_cuda("linear");
+    case DeviceType::CUDA:
+      RECON_CUDA_ONLY("linear", cuda::linear_forward(x.data(), w.data(), b.defined() ? b.data() : nullptr, y.data(),
+                                                     m, in_f, out_f));
+      break;
   }
   if (autograd::any_requires_grad({&x, &w, &b})) {
     Tensor sx = w.requires_grad() ? x.detach() : Tensor();  // only the weight gradient reads x
@@ -108,7 +116,11 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
                            case DeviceType::CPU:
                              cpu::linear_backward_data(g.data(), sw.data(), gx.data(), m, in_f, out_f);
                              break;
-                           case DeviceType::CUDA: detail::not_on_cuda("linear_backward_data");
+                           case DeviceType::CUDA:
+                             RECON_CUDA_ONLY("linear_backward_data",
+                                             cuda::linear_backward_data(g.data(), sw.data(), gx.data(), m, in_f,
+                                                                        out_f));
+                             break;
                          }
                        }
                        if (need[1]) {
@@ -118,7 +130,11 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
                            case DeviceType::CPU:
                              cpu::linear_backward_weight(g.data(), sx.data(), gw.data(), m, in_f, out_f);
                              break;
-                           case DeviceType::CUDA: detail::not_on_cuda("linear_backward_weight");
+                           case DeviceType::CUDA:
+                             RECON_CUDA_ONLY("linear_backward_weight",
+                                             cuda::linear_backward_weight(g.data(), sx.data(), gw.data(), m, in_f,
+                                                                          out_f));
+                             break;
                          }
                        }
                        if (need[2]) {
@@ -126,7 +142,10 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
                          gb = Tensor::empty({out_f}, dev);
                          switch (dev.type) {
                            case DeviceType::CPU: cpu::linear_backward_bias(g.data(), gb.data(), m, out_f); break;
-                           case DeviceType::CUDA: detail::not_on_cuda("linear_backward_bias");
+                           case DeviceType::CUDA:
+                             RECON_CUDA_ONLY("linear_backward_bias",
+                                             cuda::linear_backward_bias(g.data(), gb.data(), m, out_f));
+                             break;
                          }
                        }
                        return std::vector<Tensor>{gx, gw, gb};
