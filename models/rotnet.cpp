@@ -1,14 +1,10 @@
 // RotNet layers, the rotation batch, its loss and the rotation score.
-// kernels/common/loss.hpp first: its RECON_HD bodies call log/exp on
-// doubles, which recon::log(const Tensor&) from runtime/ops.hpp would hide
-// if declared before them.
-#include "kernels/common/loss.hpp"
-// clang-format off
 #include "models/rotnet.hpp"
-// clang-format on
 
 #include <algorithm>
 #include <cmath>
+
+#include "kernels/common/loss.hpp"
 
 #include "runtime/autograd.hpp"
 #include "runtime/error.hpp"
