@@ -1,5 +1,5 @@
 // Loss modules: thin wrappers over the fused loss ops of runtime/ops.hpp that
-// remember their reduction (as torch.nn.MSELoss and friends). SSIM joins later.
+// remember their reduction (as torch.nn.MSELoss and friends), and the SSIM loss.
 #pragma once
 #include "runtime/ops.hpp"
 
@@ -34,6 +34,13 @@ class KLNormalLoss {
 
  private:
   Reduction r_;
+};
+
+// 1 - mean(SSIM map) between pred and target (N, C, H, W), values in [0, 1],
+// H and W >= 6 (see ssim_map in runtime/ops.hpp): method 1's local view.
+class SSIMLoss {
+ public:
+  Tensor operator()(const Tensor& pred, const Tensor& target) const { return ssim_loss(pred, target); }
 };
 
 }  // namespace recon::nn
