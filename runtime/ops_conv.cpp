@@ -4,9 +4,13 @@
 // its weight gradient is conv2d's weight gradient with x and dy swapped. Each
 // gradient (data, weight, bias) is its own kernel under its own range and runs
 // only for an input that needs it: a frozen layer runs no weight gradient.
+// The CUDA arms call kernels/cuda/conv.hpp's launchers with the same
+// geometry; there conv_transpose2d's bias is fused into its forward kernel.
 #include <climits>
+#include <sstream>
 
 #include "kernels/cpu/conv.hpp"
+#include "kernels/cuda/conv.hpp"
 #include "runtime/op_utils.hpp"
 
 namespace recon {
@@ -17,7 +21,9 @@ using detail::check_same_device;
 namespace {
 
 std::string pair_str(const std::array<int, 2>& a) {
-  return "(" + std::to_string(a[0]) + ", " + std::to_string(a[1]) + ")";
+  std::ostringstream s;  // (not string operator+: GCC 12 reports a false -Wrestrict there)
+  s << "(" << a[0] << ", " << a[1] << ")";
+  return s.str();
 }
 
 void check_conv_options(const char* op, const std::array<int, 2>& stride, const std::array<int, 2>& padding,
@@ -126,27 +132,45 @@ Tensor run_conv_forward(const char* op, const ConvGeometry& g, const Tensor& x, 
   Tensor y = Tensor::empty({g.n, g.c_out, g.ho, g.wo}, x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::conv2d_forward(g, x.data(), w.data(), data_or_null(b), y.data()); break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA:
+      RECON_CUDA_ONLY(op, cuda::conv2d_forward(g, x.data(), w.data(), data_or_null(b), y.data()));
+      break;
   }
   return y;
 }
 
-// dx (n, c_in, h, w) from dy (n, c_out, ho, wo) and w (c_out, c_in, kh, kw).
-Tensor run_conv_backward_data(const char* op, const ConvGeometry& g, const Tensor& dy, const Tensor& w) {
+// dx (n, c_in, h, w) from dy (n, c_out, ho, wo) and w (c_out, c_in, kh, kw), plus b (c_in) when
+// defined (conv_transpose2d's forward).
+Tensor run_conv_backward_data(const char* op, const ConvGeometry& g, const Tensor& dy, const Tensor& w,
+                              const Tensor& b) {
   Tensor dx = Tensor::empty({g.n, g.c_in, g.h, g.w}, dy.device());
   switch (dy.device().type) {
-    case DeviceType::CPU: cpu::conv2d_backward_data(g, dy.data(), w.data(), dx.data()); break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CPU:
+      cpu::conv2d_backward_data(g, dy.data(), w.data(), dx.data());
+      if (b.defined()) cpu::add_channel_bias(dx.data(), b.data(), g.n, g.c_in, (int64_t)g.h * g.w);
+      break;
+    case DeviceType::CUDA:
+      RECON_CUDA_ONLY(op, cuda::conv2d_backward_data(g, dy.data(), w.data(), data_or_null(b), dx.data()));
+      break;
   }
   return dx;
 }
+
+#if defined(RECON_WITH_CUDA)
+// The CUDA weight gradient with its split-reduction workspace (stream-ordered, freed on return).
+void cuda_conv_backward_weight(const ConvGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
+  const int64_t ws_floats = cuda::conv_weight_grad_workspace(g);
+  Tensor ws = ws_floats > 0 ? Tensor::empty({ws_floats}, dy.device()) : Tensor();
+  cuda::conv2d_backward_weight(g, x.data(), dy.data(), ws.defined() ? ws.data() : nullptr, dw.data());
+}
+#endif
 
 // dw (c_out, c_in, kh, kw) from x (n, c_in, h, w) and dy (n, c_out, ho, wo).
 Tensor run_conv_backward_weight(const char* op, const ConvGeometry& g, const Tensor& x, const Tensor& dy) {
   Tensor dw = Tensor::empty({g.c_out, g.c_in, g.kh, g.kw}, dy.device());
   switch (dy.device().type) {
     case DeviceType::CPU: cpu::conv2d_backward_weight(g, x.data(), dy.data(), dw.data()); break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA: RECON_CUDA_ONLY(op, cuda_conv_backward_weight(g, x, dy, dw)); break;
   }
   return dw;
 }
@@ -158,7 +182,10 @@ Tensor run_conv_backward_bias(const char* op, const Tensor& dy) {
     case DeviceType::CPU:
       cpu::conv2d_backward_bias(dy.data(), db.data(), dy.size(0), dy.size(1), dy.size(2) * dy.size(3));
       break;
-    case DeviceType::CUDA: detail::not_on_cuda(op);
+    case DeviceType::CUDA:
+      RECON_CUDA_ONLY(op, cuda::conv2d_backward_bias(dy.data(), db.data(), dy.size(0), dy.size(1),
+                                                     dy.size(2) * dy.size(3)));
+      break;
   }
   return db;
 }
@@ -179,7 +206,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const 
       Tensor gx, gw, gb;
       if (need[0]) {
         RECON_RANGE("conv2d_backward_data");
-        gx = run_conv_backward_data("conv2d_backward_data", g, gy, sw);
+        gx = run_conv_backward_data("conv2d_backward_data", g, gy, sw, Tensor());
       }
       if (need[1]) {
         RECON_RANGE("conv2d_backward_weight");
@@ -202,13 +229,7 @@ Tensor conv_transpose2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_
   RECON_RANGE("conv_transpose2d");
   // x (N, Cin, H, W), w (Cin, Cout, kh, kw), b (Cout) or undefined
   Tensor x = x_in.contiguous(), w = w_in.contiguous(), b = b_in.defined() ? b_in.contiguous() : Tensor();
-  Tensor y = run_conv_backward_data("conv_transpose2d", g, x, w);  // (N, Cout, Ho, Wo)
-  if (b.defined()) {
-    switch (y.device().type) {
-      case DeviceType::CPU: cpu::add_channel_bias(y.data(), b.data(), g.n, g.c_in, (int64_t)g.h * g.w); break;
-      case DeviceType::CUDA: detail::not_on_cuda("conv_transpose2d");
-    }
-  }
+  Tensor y = run_conv_backward_data("conv_transpose2d", g, x, w, b);  // (N, Cout, Ho, Wo)
   if (autograd::any_requires_grad({&x, &w, &b})) {
     Tensor sx = w.requires_grad() ? x.detach() : Tensor();  // only the weight gradient reads x
     Tensor sw = x.requires_grad() ? w.detach() : Tensor();  // only the data gradient reads w

@@ -67,6 +67,39 @@ RECON_HD void conv_valid_range(int in, int out, int k, int stride, int pad, int 
   lo = lo < hi ? lo : hi;
 }
 
+// The output position o whose tap `k` reads input coordinate `i`
+// (o s - p + k d = i), if there is one in [0, out): the data gradient's gather.
+RECON_HD bool conv_out_coord(int i, int k, int stride, int pad, int dil, int out, int& o) {
+  const int num = i + pad - k * dil;
+  if (num < 0 || num % stride != 0) return false;
+  o = num / stride;
+  return o < out;
+}
+
+// Input coordinates split by phase (coordinate mod stride): the data gradient
+// of a strided conv as `stride` dense problems. Phase `phase` holds the
+// coordinates phase, phase + s, ... below `in`: ceil((in - phase) / s) of them.
+RECON_HD int conv_phase_size(int in, int phase, int stride) {
+  return phase < in ? (in - phase + stride - 1) / stride : 0;
+}
+
+// The taps of a kernel of size k that reach input coordinates of phase
+// `phase` from some output position, (phase + p - tap d) divisible by s:
+// first, first + step, ... (count of them; count 0 when none). step is
+// s / gcd(s, d): the taps solving tap d = phase + p (mod s) are that far apart.
+RECON_HD void conv_phase_taps(int phase, int k, int stride, int pad, int dil, int& first, int& step, int& count) {
+  first = 0;
+  while (first < k && (phase + pad - first * dil) % stride != 0) ++first;
+  int a = stride, b = dil;  // gcd(stride, dil)
+  while (b != 0) {
+    const int t = a % b;
+    a = b;
+    b = t;
+  }
+  step = stride / a;
+  count = first < k ? (k - 1 - first) / step + 1 : 0;
+}
+
 // Rows of the column matrix: one per (input channel, tap), c_in kh kw.
 RECON_HD int64_t conv_col_rows(const ConvGeometry& g) { return (int64_t)g.c_in * g.kh * g.kw; }
 // Columns per image: one per output position, ho wo.

@@ -1,0 +1,493 @@
+// CUDA convolution kernels (launchers declared in kernels/cuda/conv.hpp).
+//
+// Implicit GEMM: one kernel template, three GEMM views of the conv2d-view
+// geometry g, each element of A and B gathered from the NCHW tensors as the
+// tile is loaded (no im2col buffer):
+//   forward          C (n ho wo, c_out)        = A x-taps (.., c_in kh kw)  B w^T
+//   data gradient    C (n hp wp, c_in)         = A dy-taps (.., c_out t)    B w
+//                    one problem per stride phase (py, px) of the input: the
+//                    pixels y = py (mod s) are reached only by the taps ki with
+//                    (py + p - ki d) divisible by s, so each phase is a dense
+//                    GEMM over those t taps (no multiply by structural zeros);
+//   weight gradient  C (c_in kh kw, c_out)     = A x-taps^T (.., n ho wo)   B dy
+//                    (dw^T, so that stores walk along dw's rows), its long
+//                    reduction split over blockIdx.z into partial dw's that
+//                    conv_split_reduce_kernel sums in a fixed order.
+// Direct kernels serve layers with 1-3 input or output channels, and a
+// per-channel tree the bias gradient. No float atomics anywhere: every sum is
+// in a fixed order, so results are bitwise reproducible run to run.
+#include "kernels/cuda/launch.cuh"
+
+#include <algorithm>
+#include <climits>
+
+#include "kernels/cuda/conv.hpp"
+#include "runtime/cuda_context.hpp"
+#include "runtime/error.hpp"
+
+#if defined(__CUDACC__)
+#define RECON_CONV_UNROLL _Pragma("unroll")
+#else
+#define RECON_CONV_UNROLL
+#endif
+
+namespace recon::cuda {
+
+namespace {
+
+// ---- implicit GEMM tiling --------------------------------------------------------
+constexpr int kTileM = 64, kTileN = 64, kTileK = 16;  // block tile of C and the reduction step
+constexpr int kThreadsX = 16, kThreadsY = 16;         // 256 threads in a 16 x 16 grid
+constexpr int kThreads = kThreadsX * kThreadsY;
+constexpr int kMicroM = kTileM / kThreadsX, kMicroN = kTileN / kThreadsY;  // 4 x 4 outputs per thread
+constexpr int kLoadsA = kTileM * kTileK / kThreads, kLoadsB = kTileN * kTileK / kThreads;  // 4 + 4 loads
+// Shared rows padded by 2 floats: a loader walking along k (16 threads on one
+// m, the next 16 on m + 1) stores to banks 2 kk + m: conflict-free, as is a
+// loader walking along m.
+constexpr int kSmemPad = 2;
+static_assert(kThreads % kTileM == 0 && kThreads % kTileN == 0 && kThreads % kTileK == 0,
+              "every loader slot keeps its m (or n, or k) across the k loop");
+
+// The weight gradient's split: aim for ~2 blocks per SM of an H100/H200
+// (132 SMs) and give each slice at least kSplitMinK reduction steps' worth
+// (16 tiles), at most kSplitMax slices.
+constexpr int kSplitTargetBlocks = 264;
+constexpr int kSplitMinK = 16 * kTileK;
+constexpr int kSplitMax = 64;
+
+// Direct kernels and reductions.
+constexpr int kDirectThreads = 256;  // forward / data gradient: one thread per output element
+constexpr int kReduceThreads = 128;  // weight / bias gradient: one block per output, a fixed tree
+
+enum class Pass { kForward, kBackwardData, kBackwardWeight };
+
+struct IgemmParams {
+  ConvGeometry g;
+  const float* a;     // forward: x; data gradient: dy; weight gradient: x
+  const float* b;     // forward: w; data gradient: w; weight gradient: dy
+  const float* bias;  // forward: (c_out), data gradient: (c_in), or null
+  float* out;         // y; dx; dw or the partial dw's (splits, c_out, c_in kh kw)
+  int k_per_split;    // weight gradient: reduction length of one blockIdx.z slice (a multiple of kTileK)
+};
+
+// This block's GEMM: sizes, reduction range and (data gradient) its phase.
+struct Problem {
+  int m = 0, n = 0, k_begin = 0, k_end = 0;
+  int py = 0, px = 0, hp = 0, wp = 0;      // phase and its pixel counts
+  int ki0 = 0, kis = 1, nki = 0;           // taps in y: ki0, ki0 + kis, ... (nki of them)
+  int kj0 = 0, kjs = 1, nkj = 0;           // taps in x
+};
+
+template <Pass P>
+__device__ Problem make_problem(const IgemmParams& p) {
+  const ConvGeometry& g = p.g;
+  Problem q;
+  if constexpr (P == Pass::kForward) {
+    q.m = g.n * g.ho * g.wo;
+    q.n = g.c_out;
+    q.k_end = g.c_in * g.kh * g.kw;
+  } else if constexpr (P == Pass::kBackwardData) {
+    q.py = (int)blockIdx.z / g.stride_w;
+    q.px = (int)blockIdx.z % g.stride_w;
+    q.hp = conv_phase_size(g.h, q.py, g.stride_h);
+    q.wp = conv_phase_size(g.w, q.px, g.stride_w);
+    conv_phase_taps(q.py, g.kh, g.stride_h, g.pad_h, g.dil_h, q.ki0, q.kis, q.nki);
+    conv_phase_taps(q.px, g.kw, g.stride_w, g.pad_w, g.dil_w, q.kj0, q.kjs, q.nkj);
+    q.m = g.n * q.hp * q.wp;
+    q.n = g.c_in;
+    q.k_end = g.c_out * q.nki * q.nkj;
+  } else {
+    q.m = g.c_in * g.kh * g.kw;
+    q.n = g.c_out;
+    const int k_total = g.n * g.ho * g.wo;
+    q.k_begin = (int)blockIdx.z * p.k_per_split;
+    q.k_end = min(k_total, q.k_begin + p.k_per_split);
+  }
+  return q;
+}
+
+// The input pixel (b, y, x) of GEMM row m of a data-gradient phase.
+__device__ void phase_pixel(const ConvGeometry& g, const Problem& q, int m, int& b, int& y, int& x) {
+  const int per_image = q.hp * q.wp;
+  b = m / per_image;
+  const int r = m - b * per_image;
+  const int jy = r / q.wp;
+  y = q.py + jy * g.stride_h;
+  x = q.px + (r - jy * q.wp) * g.stride_w;
+}
+
+// x (b, c, y, x) read by tap r = (c kh + ki) kw + kj of output pixel q = oy wo + ox of image b,
+// 0 in the padding (the im2col element, kernels/common/conv.hpp).
+__device__ float x_tap(const ConvGeometry& g, const float* __restrict__ x, int b, int r, int q) {
+  const int kj = r % g.kw, t = r / g.kw;
+  const int ki = t % g.kh, c = t / g.kh;
+  const int oy = q / g.wo, ox = q - oy * g.wo;
+  const int iy = conv_in_coord(oy, ki, g.stride_h, g.pad_h, g.dil_h);
+  const int ix = conv_in_coord(ox, kj, g.stride_w, g.pad_w, g.dil_w);
+  if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return 0.f;
+  return __ldg(x + (((int64_t)b * g.c_in + c) * g.h + iy) * g.w + ix);
+}
+
+// A (m, k) of this block's GEMM; 0 outside it.
+template <Pass P>
+__device__ float load_a(const IgemmParams& p, const Problem& q, int m, int k) {
+  const ConvGeometry& g = p.g;
+  if (m >= q.m || k >= q.k_end) return 0.f;
+  if constexpr (P == Pass::kForward) {  // m = (b, oy, ox), k = (c, ki, kj): x
+    const int hw = g.ho * g.wo, b = m / hw;
+    return x_tap(g, p.a, b, k, m - b * hw);
+  } else if constexpr (P == Pass::kBackwardData) {  // m = phase pixel (b, y, x), k = (co, ti, tj): dy
+    int b, y, x;
+    phase_pixel(g, q, m, b, y, x);
+    const int tj = k % q.nkj, t = k / q.nkj;
+    const int ti = t % q.nki, co = t / q.nki;
+    int oy, ox;
+    if (!conv_out_coord(y, q.ki0 + ti * q.kis, g.stride_h, g.pad_h, g.dil_h, g.ho, oy) ||
+        !conv_out_coord(x, q.kj0 + tj * q.kjs, g.stride_w, g.pad_w, g.dil_w, g.wo, ox))
+      return 0.f;
+    return __ldg(p.a + (((int64_t)b * g.c_out + co) * g.ho + oy) * g.wo + ox);
+  } else {  // m = tap r, k = (b, oy, ox): x
+    const int hw = g.ho * g.wo, b = k / hw;
+    return x_tap(g, p.a, b, m, k - b * hw);
+  }
+}
+
+// B (k, n) of this block's GEMM; 0 outside it.
+template <Pass P>
+__device__ float load_b(const IgemmParams& p, const Problem& q, int k, int n) {
+  const ConvGeometry& g = p.g;
+  if (n >= q.n || k >= q.k_end) return 0.f;
+  if constexpr (P == Pass::kForward) {  // w (c_out, c_in kh kw) row n
+    return __ldg(p.b + (int64_t)n * q.k_end + k);
+  } else if constexpr (P == Pass::kBackwardData) {  // w (co, n, ki, kj) of phase tap k
+    const int tj = k % q.nkj, t = k / q.nkj;
+    const int ti = t % q.nki, co = t / q.nki;
+    const int ki = q.ki0 + ti * q.kis, kj = q.kj0 + tj * q.kjs;
+    return __ldg(p.b + (((int64_t)co * g.c_in + n) * g.kh + ki) * g.kw + kj);
+  } else {  // dy (b, n, oy, ox), k = (b, oy, ox)
+    const int hw = g.ho * g.wo, b = k / hw;
+    return __ldg(p.b + ((int64_t)b * g.c_out + n) * hw + (k - b * hw));
+  }
+}
+
+// C (m, n) = acc to its tensor (bias added where the pass has one).
+template <Pass P>
+__device__ void store_c(const IgemmParams& p, const Problem& q, int m, int n, float acc) {
+  const ConvGeometry& g = p.g;
+  if (m >= q.m || n >= q.n) return;
+  if constexpr (P == Pass::kForward) {
+    const int hw = g.ho * g.wo, b = m / hw;
+    p.out[((int64_t)b * g.c_out + n) * hw + (m - b * hw)] = p.bias ? acc + p.bias[n] : acc;
+  } else if constexpr (P == Pass::kBackwardData) {
+    int b, y, x;
+    phase_pixel(g, q, m, b, y, x);
+    p.out[(((int64_t)b * g.c_in + n) * g.h + y) * g.w + x] = p.bias ? acc + p.bias[n] : acc;
+  } else {  // slice blockIdx.z of (splits, c_out, c_in kh kw)
+    p.out[((int64_t)blockIdx.z * q.n + n) * q.m + m] = acc;
+  }
+}
+
+// Implicit-GEMM convolution pass P.
+// One block: a kTileM x kTileN tile of C (blockIdx.x along m, blockIdx.y along
+// n) of the problem blockIdx.z (data gradient: the stride phase; weight
+// gradient: the reduction slice). Per kTileK step, every thread gathers 4
+// elements of A and 4 of B into registers (the next step's loads are issued
+// before the current tile is multiplied), then stores them to shared memory.
+// One thread (tx, ty): C rows m0 + tx + 16 i and columns n0 + ty + 16 j,
+// i, j < 4, accumulated in registers over the block's reduction range.
+template <Pass P>
+__global__ void __launch_bounds__(kThreads) conv_igemm_kernel(IgemmParams p) {
+  __shared__ float a_tile[kTileK][kTileM + kSmemPad];  // A (k, m) of the step
+  __shared__ float b_tile[kTileK][kTileN + kSmemPad];  // B (k, n) of the step
+  const Problem q = make_problem<P>(p);
+  const int tx = (int)threadIdx.x, ty = (int)threadIdx.y, tid = ty * kThreadsX + tx;
+  const int m0 = (int)blockIdx.x * kTileM, n0 = (int)blockIdx.y * kTileN;
+
+  // Loader slots: the forward and data gradient walk A along m (consecutive
+  // pixels), the weight gradient along k (consecutive pixels there); B walks
+  // along k where its rows are contiguous (forward w, weight-gradient dy).
+  constexpr bool kAAlongM = P != Pass::kBackwardWeight;
+  constexpr bool kBAlongN = P == Pass::kBackwardData;
+  int a_m[kLoadsA], a_k[kLoadsA], b_k[kLoadsB], b_n[kLoadsB];
+  RECON_CONV_UNROLL
+  for (int i = 0; i < kLoadsA; ++i) {
+    const int e = tid + i * kThreads;
+    a_m[i] = kAAlongM ? e % kTileM : e / kTileK;
+    a_k[i] = kAAlongM ? e / kTileM : e % kTileK;
+  }
+  RECON_CONV_UNROLL
+  for (int i = 0; i < kLoadsB; ++i) {
+    const int e = tid + i * kThreads;
+    b_n[i] = kBAlongN ? e % kTileN : e / kTileK;
+    b_k[i] = kBAlongN ? e / kTileN : e % kTileK;
+  }
+
+  float acc[kMicroM][kMicroN] = {};
+  float ra[kLoadsA], rb[kLoadsB];
+  RECON_CONV_UNROLL
+  for (int i = 0; i < kLoadsA; ++i) ra[i] = load_a<P>(p, q, m0 + a_m[i], q.k_begin + a_k[i]);
+  RECON_CONV_UNROLL
+  for (int i = 0; i < kLoadsB; ++i) rb[i] = load_b<P>(p, q, q.k_begin + b_k[i], n0 + b_n[i]);
+
+  for (int k0 = q.k_begin; k0 < q.k_end; k0 += kTileK) {
+    RECON_CONV_UNROLL
+    for (int i = 0; i < kLoadsA; ++i) a_tile[a_k[i]][a_m[i]] = ra[i];
+    RECON_CONV_UNROLL
+    for (int i = 0; i < kLoadsB; ++i) b_tile[b_k[i]][b_n[i]] = rb[i];
+    __syncthreads();
+    const int k1 = k0 + kTileK;
+    if (k1 < q.k_end) {  // the next step's gathers, in flight during the products
+      RECON_CONV_UNROLL
+      for (int i = 0; i < kLoadsA; ++i) ra[i] = load_a<P>(p, q, m0 + a_m[i], k1 + a_k[i]);
+      RECON_CONV_UNROLL
+      for (int i = 0; i < kLoadsB; ++i) rb[i] = load_b<P>(p, q, k1 + b_k[i], n0 + b_n[i]);
+    }
+    RECON_CONV_UNROLL
+    for (int kk = 0; kk < kTileK; ++kk) {
+      float av[kMicroM], bv[kMicroN];
+      RECON_CONV_UNROLL
+      for (int i = 0; i < kMicroM; ++i) av[i] = a_tile[kk][tx + i * kThreadsX];
+      RECON_CONV_UNROLL
+      for (int j = 0; j < kMicroN; ++j) bv[j] = b_tile[kk][ty + j * kThreadsY];
+      RECON_CONV_UNROLL
+      for (int i = 0; i < kMicroM; ++i)
+        RECON_CONV_UNROLL
+        for (int j = 0; j < kMicroN; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  RECON_CONV_UNROLL
+  for (int i = 0; i < kMicroM; ++i)
+    RECON_CONV_UNROLL
+    for (int j = 0; j < kMicroN; ++j) store_c<P>(p, q, m0 + tx + i * kThreadsX, n0 + ty + j * kThreadsY, acc[i][j]);
+}
+
+// out[i] = sum over s < splits of partial[s count + i], s ascending.
+// One thread: one element of dw.
+__global__ void conv_split_reduce_kernel(const float* __restrict__ partial, int splits, int64_t count,
+                                         float* __restrict__ out) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  float s = 0.f;
+  for (int k = 0; k < splits; ++k) s += partial[(int64_t)k * count + i];
+  out[i] = s;
+}
+
+// ---- direct kernels ------------------------------------------------------------------
+
+// y (n, c_out, ho, wo) = conv(x, w) + bias, for few channels.
+// One thread: one element of y, its c_in kh kw taps summed in order (ox is the
+// fastest index, so a warp reads neighbouring pixels and one weight row).
+__global__ void conv_direct_forward_kernel(ConvGeometry g, const float* __restrict__ x, const float* __restrict__ w,
+                                           const float* __restrict__ bias, float* __restrict__ y) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  const int64_t total = (int64_t)g.n * g.c_out * g.ho * g.wo;
+  if (i >= total) return;
+  const int ox = (int)(i % g.wo), oy = (int)(i / g.wo % g.ho);
+  const int co = (int)(i / ((int64_t)g.wo * g.ho) % g.c_out), b = (int)(i / ((int64_t)g.wo * g.ho * g.c_out));
+  float s = 0.f;
+  for (int c = 0; c < g.c_in; ++c) {
+    const float* xc = x + ((int64_t)b * g.c_in + c) * g.h * g.w;
+    const float* wc = w + ((int64_t)co * g.c_in + c) * g.kh * g.kw;
+    for (int ki = 0; ki < g.kh; ++ki) {
+      const int iy = conv_in_coord(oy, ki, g.stride_h, g.pad_h, g.dil_h);
+      if (iy < 0 || iy >= g.h) continue;
+      for (int kj = 0; kj < g.kw; ++kj) {
+        const int ix = conv_in_coord(ox, kj, g.stride_w, g.pad_w, g.dil_w);
+        if (ix < 0 || ix >= g.w) continue;
+        s = fmaf(__ldg(xc + (int64_t)iy * g.w + ix), __ldg(wc + ki * g.kw + kj), s);
+      }
+    }
+  }
+  y[i] = bias ? s + bias[co] : s;
+}
+
+// dx (n, c_in, h, w) from dy and w (+ bias (c_in), conv_transpose2d's), for few channels.
+// One thread: one element of dx, gathering the (co, ki, kj) whose tap reads it.
+__global__ void conv_direct_backward_data_kernel(ConvGeometry g, const float* __restrict__ dy,
+                                                 const float* __restrict__ w, const float* __restrict__ bias,
+                                                 float* __restrict__ dx) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  const int64_t total = (int64_t)g.n * g.c_in * g.h * g.w;
+  if (i >= total) return;
+  const int x = (int)(i % g.w), y = (int)(i / g.w % g.h);
+  const int c = (int)(i / ((int64_t)g.w * g.h) % g.c_in), b = (int)(i / ((int64_t)g.w * g.h * g.c_in));
+  float s = 0.f;
+  for (int co = 0; co < g.c_out; ++co) {
+    const float* dyc = dy + ((int64_t)b * g.c_out + co) * g.ho * g.wo;
+    const float* wc = w + ((int64_t)co * g.c_in + c) * g.kh * g.kw;
+    for (int ki = 0; ki < g.kh; ++ki) {
+      int oy;
+      if (!conv_out_coord(y, ki, g.stride_h, g.pad_h, g.dil_h, g.ho, oy)) continue;
+      for (int kj = 0; kj < g.kw; ++kj) {
+        int ox;
+        if (!conv_out_coord(x, kj, g.stride_w, g.pad_w, g.dil_w, g.wo, ox)) continue;
+        s = fmaf(__ldg(dyc + (int64_t)oy * g.wo + ox), __ldg(wc + ki * g.kw + kj), s);
+      }
+    }
+  }
+  dx[i] = bias ? s + bias[c] : s;
+}
+
+// Sums v over the block (blockDim.x == kReduceThreads) with a fixed tree;
+// the result is valid in thread 0.
+__device__ float block_tree_sum(float v, float* partial) {
+  const int t = (int)threadIdx.x;
+  partial[t] = v;
+  __syncthreads();
+  for (int half = kReduceThreads / 2; half > 0; half /= 2) {
+    if (t < half) partial[t] += partial[t + half];
+    __syncthreads();
+  }
+  return partial[0];
+}
+
+// dw (c_out, c_in, kh, kw) from x and dy, for few channels.
+// One block: one element (co, c, ki, kj) of dw; thread t sums the output
+// pixels (b, oy, ox) = t, t + 128, ... of the n ho wo, then a fixed tree adds
+// the 128 partial sums.
+__global__ void conv_direct_backward_weight_kernel(ConvGeometry g, const float* __restrict__ x,
+                                                   const float* __restrict__ dy, float* __restrict__ dw) {
+  __shared__ float partial[kReduceThreads];
+  const int r = (int)blockIdx.x % (g.c_in * g.kh * g.kw), co = (int)blockIdx.x / (g.c_in * g.kh * g.kw);
+  const int hw = g.ho * g.wo, k_total = g.n * hw;
+  float s = 0.f;
+  for (int k = (int)threadIdx.x; k < k_total; k += kReduceThreads) {
+    const int b = k / hw, q = k - b * hw;
+    s = fmaf(__ldg(dy + ((int64_t)b * g.c_out + co) * hw + q), x_tap(g, x, b, r, q), s);
+  }
+  s = block_tree_sum(s, partial);
+  if (threadIdx.x == 0) dw[blockIdx.x] = s;
+}
+
+// dbias (c) = sums of dy (n, c, hw) over n and hw.
+// One block: one channel; thread t sums elements t, t + 128, ... of the
+// channel's n hw, then a fixed tree adds the 128 partial sums.
+__global__ void conv_bias_grad_kernel(const float* __restrict__ dy, float* __restrict__ dbias, int64_t n, int64_t c,
+                                      int64_t hw) {
+  __shared__ float partial[kReduceThreads];
+  const int64_t ch = blockIdx.x;
+  float s = 0.f;
+  for (int64_t k = threadIdx.x; k < n * hw; k += kReduceThreads) {
+    const int64_t b = k / hw;
+    s += dy[(b * c + ch) * hw + (k - b * hw)];
+  }
+  s = block_tree_sum(s, partial);
+  if (threadIdx.x == 0) dbias[ch] = s;
+}
+
+// ---- launch helpers ------------------------------------------------------------------
+
+cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
+
+unsigned blocks_for(int64_t count, int threads) { return (unsigned)((count + threads - 1) / threads); }
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The GEMM sizes (and reduction) of the tiled passes must fit the kernels' int indices.
+void check_int_range(const char* what, int64_t v) {
+  RECON_CHECK(v <= INT_MAX, what << " of " << v << " elements exceeds the conv kernels' 2^31 - 1 index range");
+}
+
+// The k length of one weight-gradient slice for `splits` slices, a multiple of kTileK.
+int split_length(int64_t k_total, int splits) {
+  return (int)(ceil_div(ceil_div(k_total, splits), kTileK) * kTileK);
+}
+
+}  // namespace
+
+ConvPath conv_path(const ConvGeometry& g, ConvPath requested) {
+  if (requested != ConvPath::kAuto) return requested;
+  return std::min(g.c_in, g.c_out) <= kConvDirectMaxChannels ? ConvPath::kDirect : ConvPath::kTiled;
+}
+
+int conv_weight_grad_splits(const ConvGeometry& g, ConvPath path) {
+  if (conv_path(g, path) == ConvPath::kDirect) return 1;
+  const int64_t tiles = ceil_div((int64_t)g.c_in * g.kh * g.kw, kTileM) * ceil_div(g.c_out, kTileN);
+  const int64_t k_total = (int64_t)g.n * g.ho * g.wo;
+  if (k_total == 0) return 1;  // an empty batch: one slice of zeros
+  int64_t splits = std::min({ceil_div(kSplitTargetBlocks, std::max<int64_t>(tiles, 1)), ceil_div(k_total, kSplitMinK),
+                             (int64_t)kSplitMax});
+  splits = std::max<int64_t>(splits, 1);
+  return (int)ceil_div(k_total, split_length(k_total, (int)splits));  // rounding the length may empty a slice
+}
+
+int64_t conv_weight_grad_workspace(const ConvGeometry& g, ConvPath path) {
+  const int splits = conv_weight_grad_splits(g, path);
+  return splits > 1 ? (int64_t)splits * g.c_out * g.c_in * g.kh * g.kw : 0;
+}
+
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y,
+                    ConvPath path) {
+  const int64_t total = (int64_t)g.n * g.c_out * g.ho * g.wo;
+  if (total == 0) return;
+  if (conv_path(g, path) == ConvPath::kDirect) {
+    RECON_LAUNCH(conv_direct_forward_kernel, blocks_for(total, kDirectThreads), kDirectThreads, 0, stream())
+    (g, x, weight, bias, y);
+    check_launch("conv_direct_forward_kernel");
+    return;
+  }
+  const int64_t m = (int64_t)g.n * g.ho * g.wo;
+  check_int_range("conv2d_forward: n ho wo", m);
+  check_int_range("conv2d_forward: c_in kh kw", (int64_t)g.c_in * g.kh * g.kw);
+  const dim3 grid((unsigned)ceil_div(m, kTileM), (unsigned)ceil_div(g.c_out, kTileN), 1);
+  RECON_LAUNCH(conv_igemm_kernel<Pass::kForward>, grid, dim3(kThreadsX, kThreadsY), 0, stream())
+  (IgemmParams{g, x, weight, bias, y, 0});
+  check_launch("conv_igemm_kernel<Pass::kForward>");
+}
+
+void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* weight, const float* bias, float* dx,
+                          ConvPath path) {
+  const int64_t total = (int64_t)g.n * g.c_in * g.h * g.w;
+  if (total == 0) return;
+  if (conv_path(g, path) == ConvPath::kDirect) {
+    RECON_LAUNCH(conv_direct_backward_data_kernel, blocks_for(total, kDirectThreads), kDirectThreads, 0, stream())
+    (g, dy, weight, bias, dx);
+    check_launch("conv_direct_backward_data_kernel");
+    return;
+  }
+  // The largest phase (phase 0) sets the grid; the other phases' extra tiles store nothing.
+  const int64_t m = (int64_t)g.n * ceil_div(g.h, g.stride_h) * ceil_div(g.w, g.stride_w);
+  check_int_range("conv2d_backward_data: n h w", (int64_t)g.n * g.h * g.w);
+  check_int_range("conv2d_backward_data: c_out kh kw", (int64_t)g.c_out * g.kh * g.kw);
+  const dim3 grid((unsigned)ceil_div(m, kTileM), (unsigned)ceil_div(g.c_in, kTileN),
+                  (unsigned)(g.stride_h * g.stride_w));
+  RECON_LAUNCH(conv_igemm_kernel<Pass::kBackwardData>, grid, dim3(kThreadsX, kThreadsY), 0, stream())
+  (IgemmParams{g, dy, weight, bias, dx, 0});
+  check_launch("conv_igemm_kernel<Pass::kBackwardData>");
+}
+
+void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* workspace, float* dweight,
+                            ConvPath path) {
+  const int64_t rows = (int64_t)g.c_in * g.kh * g.kw, total = g.c_out * rows;
+  if (total == 0) return;
+  if (conv_path(g, path) == ConvPath::kDirect) {
+    check_int_range("conv2d_backward_weight: n ho wo", (int64_t)g.n * g.ho * g.wo);
+    RECON_LAUNCH(conv_direct_backward_weight_kernel, (unsigned)total, kReduceThreads, 0, stream())(g, x, dy, dweight);
+    check_launch("conv_direct_backward_weight_kernel");
+    return;
+  }
+  const int64_t k_total = (int64_t)g.n * g.ho * g.wo;
+  check_int_range("conv2d_backward_weight: n ho wo", k_total);
+  check_int_range("conv2d_backward_weight: c_in kh kw", rows);
+  const int splits = conv_weight_grad_splits(g, path);
+  RECON_CHECK(splits == 1 || workspace, "conv2d_backward_weight: " << splits << " split slices need a workspace of "
+                                                                   << conv_weight_grad_workspace(g, path) << " floats");
+  const dim3 grid((unsigned)ceil_div(rows, kTileM), (unsigned)ceil_div(g.c_out, kTileN), (unsigned)splits);
+  RECON_LAUNCH(conv_igemm_kernel<Pass::kBackwardWeight>, grid, dim3(kThreadsX, kThreadsY), 0, stream())
+  (IgemmParams{g, x, dy, nullptr, splits > 1 ? workspace : dweight, split_length(k_total, splits)});
+  check_launch("conv_igemm_kernel<Pass::kBackwardWeight>");
+  if (splits > 1) {
+    RECON_LAUNCH(conv_split_reduce_kernel, blocks_for(total, kDirectThreads), kDirectThreads, 0, stream())
+    (workspace, splits, total, dweight);
+    check_launch("conv_split_reduce_kernel");
+  }
+}
+
+void conv2d_backward_bias(const float* dy, float* dbias, int64_t n, int64_t c, int64_t hw) {
+  if (c == 0) return;
+  RECON_LAUNCH(conv_bias_grad_kernel, (unsigned)c, kReduceThreads, 0, stream())(dy, dbias, n, c, hw);
+  check_launch("conv_bias_grad_kernel");
+}
+
+}  // namespace recon::cuda

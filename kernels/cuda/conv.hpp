@@ -1,0 +1,55 @@
+// CUDA convolution launchers (kernels in kernels/cuda/conv.cu): forward, data
+// gradient and weight gradient of conv2d over a conv2d-view geometry
+// (kernels/common/conv.hpp), plus the bias gradient. conv_transpose2d runs
+// these same launchers exactly as the CPU does: its forward is
+// conv2d_backward_data (with its bias fused), its data gradient conv2d_forward,
+// its weight gradient conv2d_backward_weight with x and dy swapped.
+//
+// Two kernel families, chosen per geometry by conv_path():
+// - implicit GEMM (tiled): shared-memory tiles of the GEMM view read straight
+//   from the NCHW tensors (no im2col buffer), register-blocked; the weight
+//   gradient splits its long reduction (N Ho Wo) over blocks and sums the
+//   partial tiles in a second, deterministic kernel;
+// - direct: for layers with 1-3 input or output channels (the first and last
+//   layers), where a GEMM tile would be mostly empty.
+// Raw device pointers, asynchronous on the runtime stream, no CUDA types here.
+#pragma once
+#include <cstdint>
+
+#include "kernels/common/conv.hpp"
+
+namespace recon::cuda {
+
+enum class ConvPath {
+  kAuto,   // direct when min(c_in, c_out) <= kConvDirectMaxChannels, tiled otherwise
+  kTiled,  // implicit GEMM
+  kDirect  // one thread (forward, data gradient) or one block (weight gradient) per output
+};
+
+// Layers with at most this many input or output channels run the direct kernels.
+constexpr int kConvDirectMaxChannels = 3;
+
+// The path kAuto resolves to for g (never kAuto).
+ConvPath conv_path(const ConvGeometry& g, ConvPath requested = ConvPath::kAuto);
+
+// How many slices the tiled weight gradient splits its reduction into (1: no
+// split, no workspace).
+int conv_weight_grad_splits(const ConvGeometry& g, ConvPath path = ConvPath::kAuto);
+// Floats of device workspace conv2d_backward_weight needs (0 when unsplit).
+int64_t conv_weight_grad_workspace(const ConvGeometry& g, ConvPath path = ConvPath::kAuto);
+
+// y (n, c_out, ho, wo) = conv(x (n, c_in, h, w), weight (c_out, c_in, kh, kw)) + bias (c_out); bias may be null.
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y,
+                    ConvPath path = ConvPath::kAuto);
+// dx (n, c_in, h, w) from dy (n, c_out, ho, wo) and weight (c_out, c_in, kh, kw), plus bias (c_in) when
+// not null (conv_transpose2d's forward).
+void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* weight, const float* bias, float* dx,
+                          ConvPath path = ConvPath::kAuto);
+// dweight (c_out, c_in, kh, kw) from x (n, c_in, h, w) and dy (n, c_out, ho, wo). workspace holds
+// conv_weight_grad_workspace(g, path) floats (may be null when that is 0).
+void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* workspace,
+                            float* dweight, ConvPath path = ConvPath::kAuto);
+// dbias (c) = sums of dy (n, c, hw) over n and hw, a fixed-order tree per channel.
+void conv2d_backward_bias(const float* dy, float* dbias, int64_t n, int64_t c, int64_t hw);
+
+}  // namespace recon::cuda
