@@ -28,14 +28,7 @@ inline void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
                                          << shape_str(b.shape()) << " must be equal");
 }
 
-// Normalises a possibly negative axis; throws if out of range.
-inline int normalize_axis(const char* op, int axis, int64_t rank) {
-  int a = axis < 0 ? axis + (int)rank : axis;
-  RECON_CHECK(a >= 0 && a < rank, op << ": axis " << axis << " is out of range for a " << rank << "-D tensor");
-  return a;
-}
-
-// The same, naming the tensor's shape in the error.
+// Normalises a possibly negative axis; throws, naming the shape, if out of range.
 inline int normalize_axis(const char* op, int axis, const Shape& shape) {
   const int64_t rank = (int64_t)shape.size();
   int a = axis < 0 ? axis + (int)rank : axis;

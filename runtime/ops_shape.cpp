@@ -19,7 +19,7 @@ Tensor concat(const std::vector<Tensor>& xs_in, int dim) {
   for (const Tensor& t : xs_in) check_defined(op, t, "an input");
   const Tensor& first = xs_in[0];
   RECON_CHECK(first.dim() > 0, op << ": cannot concatenate 0-d tensors");
-  const int d = detail::normalize_axis(op, dim, first.dim());
+  const int d = detail::normalize_axis(op, dim, first.shape());
   Shape out_shape = first.shape();
   out_shape[d] = 0;
   for (size_t i = 0; i < xs_in.size(); ++i) {
@@ -92,7 +92,7 @@ Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end, int64_t step)
   const char* op = "slice";
   check_defined(op, x, "the input");
   RECON_CHECK(x.dim() > 0, op << ": cannot slice a 0-d tensor");
-  const int d = detail::normalize_axis(op, dim, x.dim());
+  const int d = detail::normalize_axis(op, dim, x.shape());
   RECON_CHECK(step > 0, op << ": step " << step << " must be positive (input " << shape_str(x.shape()) << ")");
   // Python semantics: a negative index counts from the end; both ends clamp to [0, n].
   const int64_t n = x.size(d);

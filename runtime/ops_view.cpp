@@ -38,7 +38,7 @@ Tensor reshape(const Tensor& x_in, const Shape& shape_in) {
 
 Tensor flatten(const Tensor& x, int start_dim) {
   detail::check_defined("flatten", x, "the input");
-  int s = detail::normalize_axis("flatten", start_dim, x.dim());
+  int s = detail::normalize_axis("flatten", start_dim, x.shape());
   Shape shape(x.shape().begin(), x.shape().begin() + s);
   int64_t rest = 1;
   for (int64_t d = s; d < x.dim(); ++d) rest *= x.shape()[d];
