@@ -29,12 +29,17 @@ ConvAE::ConvAE(const ConvAEConfig& cfg, Generator& gen) : cfg_(cfg) {
       std::make_shared<nn::Sigmoid>()}));
 }
 
-Tensor ConvAE::encode(const Tensor& x) {
+Tensor ConvAE::features(const Tensor& x) {
   RECON_CHECK(x.dim() == 4 && x.size(1) == cfg_.channels && x.size(2) == cfg_.height && x.size(3) == cfg_.width,
               "ConvAE: expected input (N, " << cfg_.channels << ", " << cfg_.height << ", " << cfg_.width
                                             << "), got " << shape_str(x.shape()));
-  return (*to_latent_)((*encoder_)(x));
+  // Every encoder layer but the trailing Flatten.
+  Tensor h = x;
+  for (size_t i = 0; i + 1 < encoder_->size(); ++i) h = (*encoder_)[i](h);
+  return h;
 }
+
+Tensor ConvAE::encode(const Tensor& x) { return (*to_latent_)(flatten(features(x), 1)); }
 
 Tensor ConvAE::decode(const Tensor& z) {
   Tensor h = leaky_relu((*from_latent_)(z), kSlope);

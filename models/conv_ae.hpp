@@ -22,6 +22,10 @@ struct ConvAEConfig {
 class ConvAE : public nn::Module {
  public:
   explicit ConvAE(const ConvAEConfig& cfg, Generator& gen = default_generator());
+  // The last convolutional feature map of the encoder, before the flatten
+  // and the linear layer: (N, C, H, W) -> (N, 2 width1, H/4, W/4). Method 1's
+  // feature view pools it globally (models/multiview).
+  Tensor features(const Tensor& x);
   Tensor encode(const Tensor& x);  // (N, C, H, W) -> (N, latent)
   Tensor decode(const Tensor& z);  // (N, latent) -> (N, C, H, W) in [0, 1]
   Tensor forward(const Tensor& x) override { return decode(encode(x)); }
