@@ -51,6 +51,8 @@ struct Config {
   int width = 32;
   float ssim_weight = 0.f;  // lambda of the (1 - SSIM) term; 0: plain MSE, the thesis's baseline loss
   double calibration_fraction = 0.1;
+  double threshold_quantile = 0.99;  // of the calibration normals' fused scores: the stored decision threshold
+  int channels = 1, height = 28, width_px = 28;  // the images' shape, set from the data (for recon_eval/predict)
   std::string difficulty = "entropy";
   std::string normalization = "residual";
   std::string weights = "1,1,1";
@@ -73,6 +75,8 @@ nn::Json config_json(const Config& c) {
   j.set("width", nn::Json(c.width));
   j.set("ssim_weight", nn::Json((double)c.ssim_weight));
   j.set("calibration_fraction", nn::Json(c.calibration_fraction));
+  j.set("threshold_quantile", nn::Json(c.threshold_quantile));
+  j.set("image", nn::Json::array({nn::Json(c.channels), nn::Json(c.height), nn::Json(c.width_px)}));
   j.set("difficulty", nn::Json(c.difficulty));
   j.set("normalization", nn::Json(c.normalization));
   j.set("weights", nn::Json(c.weights));
@@ -207,7 +211,7 @@ double pearson(const std::vector<float>& a, const std::vector<float>& b) {
 
 std::vector<float> as_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
 
-int run(const Config& cfg) {
+int run(Config cfg) {
   const std::vector<double> weights = parse_weights(cfg.weights);
   const Normalization ckpt_norm = models::parse_normalization(cfg.normalization);
   std::vector<DifficultyMeasure> tables;
@@ -216,6 +220,8 @@ int run(const Config& cfg) {
   else
     tables = {models::parse_difficulty_measure(cfg.difficulty)};
   RECON_CHECK(cfg.epochs >= 0 && cfg.batch_size > 0, "--epochs must be >= 0 and --batch-size > 0");
+  RECON_CHECK(cfg.threshold_quantile > 0 && cfg.threshold_quantile <= 1,
+              "--threshold-quantile must lie in (0, 1], got " << cfg.threshold_quantile);
   RECON_CHECK(cfg.ssim_weight >= 0, "--ssim-weight must be >= 0, got " << cfg.ssim_weight);
 
   Device device = parse_device(cfg.device);
@@ -242,6 +248,9 @@ int run(const Config& cfg) {
   mc.channels = train_all->channels();
   mc.height = train_all->height();
   mc.width = train_all->width();
+  cfg.channels = mc.channels;
+  cfg.height = mc.height;
+  cfg.width_px = mc.width;
   data::AnomalySplit split =
       data::one_class_split(train_all, test_all, cfg.normal_class, cfg.calibration_fraction, cfg.seed);
   RECON_CHECK(split.calibration->size() >= 2, "train_multiview: the calibration needs at least 2 normal images, got "
@@ -387,10 +396,16 @@ int run(const Config& cfg) {
   metrics.set("calibration_correlation", std::move(correlation));
 
   // ---- outputs ------------------------------------------------------------------------
+  // The decision threshold: a quantile of the calibration normals' fused scores.
+  models::fit_threshold_quantile(
+      ckpt_calib, models::apply_calibration(ckpt_calib, calib.errors, calib.difficulty.at(ckpt_calib.measure)).fused,
+      cfg.threshold_quantile);
   models::save_scored_checkpoint(ckpt, model, ckpt_calib, config_json(cfg));
   nn::Json ck = nn::Json::object();
   ck.set("measure", nn::Json(models::difficulty_measure_name(ckpt_calib.measure)));
   ck.set("normalization", nn::Json(models::normalization_name(ckpt_calib.normalization)));
+  ck.set("threshold", nn::Json(ckpt_calib.threshold));
+  ck.set("threshold_rule", nn::Json(ckpt_calib.threshold_rule));
   metrics.set("checkpoint_calibration", std::move(ck));
   {
     std::ofstream f(metrics_path);
@@ -424,6 +439,8 @@ int main(int argc, char** argv) {
   cli.add("--ssim-weight", cfg.ssim_weight, "lambda: training loss = MSE + lambda (1 - SSIM); 0 = MSE only");
   cli.add("--calibration-fraction", cfg.calibration_fraction,
           "normal training images held out for calibration (never trained on)");
+  cli.add("--threshold-quantile", cfg.threshold_quantile,
+          "the checkpoint's decision threshold: this quantile of the calibration normals' fused scores");
   cli.add("--difficulty", cfg.difficulty,
           "difficulty measure of the table: entropy, local-entropy, gradient, compression, lowpass, or all "
           "(one table each); the first is the checkpoint's");

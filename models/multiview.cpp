@@ -8,6 +8,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "eval/metrics.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/module.hpp"
 #include "runtime/autograd.hpp"
@@ -120,6 +121,11 @@ nn::Json Calibration::to_json() const {
     vs.push_back(std::move(v));
   }
   j.set("views", std::move(vs));
+  if (has_threshold()) {
+    j.set("threshold", nn::Json(threshold));
+    j.set("score_center", nn::Json(score_center));
+    j.set("threshold_rule", nn::Json(threshold_rule));
+  }
   return j;
 }
 
@@ -144,7 +150,51 @@ Calibration Calibration::from_json(const nn::Json& j) {
     RECON_CHECK(vc.std > 0, "Calibration::from_json: view '" << vc.name << "' has std " << vc.std);
     c.views.push_back(vc);
   }
+  if (j.find("threshold_rule")) {  // optional: checkpoints before the threshold lack it
+    c.threshold_rule = string_field(j, "threshold_rule");
+    c.threshold = number(j, "threshold");
+    c.score_center = number(j, "score_center");
+  }
   return c;
+}
+
+namespace {
+double quantile_of(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * (double)(v.size() - 1);
+  const size_t lo = (size_t)std::floor(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - (double)lo) * (v[hi] - v[lo]);
+}
+}  // namespace
+
+void fit_threshold_quantile(Calibration& c, const std::vector<double>& normal_fused, double q) {
+  RECON_CHECK(!normal_fused.empty(), "fit_threshold_quantile: no calibration scores");
+  RECON_CHECK(q > 0 && q <= 1, "fit_threshold_quantile: the quantile must lie in (0, 1], got " << q);
+  c.threshold = quantile_of(normal_fused, q);
+  c.score_center = quantile_of(normal_fused, 0.5);
+  std::ostringstream rule;
+  rule << "quantile " << q;
+  c.threshold_rule = rule.str();
+}
+
+void fit_threshold_f1(Calibration& c, const std::vector<double>& fused, const std::vector<int>& labels) {
+  RECON_CHECK(fused.size() == labels.size(), "fit_threshold_f1: " << fused.size() << " scores, " << labels.size()
+                                                                  << " labels");
+  std::vector<double> normals;
+  for (size_t i = 0; i < fused.size(); ++i)
+    if (labels[i] == 0) normals.push_back(fused[i]);
+  RECON_CHECK(!normals.empty() && normals.size() < fused.size(), "fit_threshold_f1: needs normals and anomalies");
+  const eval::F1Max f = eval::f1_max(std::vector<float>(fused.begin(), fused.end()), labels);
+  c.threshold = f.threshold;
+  c.score_center = quantile_of(normals, 0.5);
+  c.threshold_rule = "f1-max";
+}
+
+double normalized_score(const Calibration& c, double fused) {
+  RECON_CHECK(c.has_threshold(), "normalized_score: the calibration has no threshold");
+  const double den = c.threshold - c.score_center;
+  return (fused - c.score_center) / (den > 0 ? den : 1.0);
 }
 
 std::pair<double, double> fit_line(const std::vector<float>& d, const std::vector<float>& e) {

@@ -91,8 +91,17 @@ struct Calibration {
   double ratio_floor = kRatioFloorMin;  // see kRatioFloorFraction
   int64_t num_images = 0;               // calibration normals it was fitted on
   std::vector<ViewCalibration> views;
+  // The decision threshold on the fused score (fit_threshold_quantile or
+  // fit_threshold_f1; an image is anomalous when fused >= threshold), the
+  // median fused score of the calibration normals (normalized_score's zero)
+  // and how the threshold was chosen ("quantile 0.99", "f1-max"). Optional
+  // in the JSON: an empty rule means no threshold was fitted.
+  double threshold = 0;
+  double score_center = 0;
+  std::string threshold_rule;
 
   bool fitted() const { return num_images > 0; }
+  bool has_threshold() const { return !threshold_rule.empty(); }
   const ViewCalibration& view(std::string_view name) const;  // throws when absent
   nn::Json to_json() const;
   // Throws recon::Error naming a missing or malformed field.
@@ -106,6 +115,18 @@ struct Calibration {
 // A residual fit with constant d has b = 0 and a = the mean error.
 Calibration fit_calibration(const ViewErrors& normals, const std::vector<float>& d, DifficultyMeasure measure,
                             Normalization normalization, const std::vector<double>& weights = {});
+
+// The threshold as the q-quantile (linear interpolation between order
+// statistics, numpy's default) of the calibration normals' fused scores,
+// q in (0, 1]; also sets score_center to their median.
+void fit_threshold_quantile(Calibration& c, const std::vector<double>& normal_fused, double q);
+// The threshold of the best F1 (eval::f1_max) on labelled validation scores
+// (0 normal, 1 anomalous; both present); score_center is the normals' median.
+void fit_threshold_f1(Calibration& c, const std::vector<double>& fused, const std::vector<int>& labels);
+// (fused - score_center) / (threshold - score_center): 0 for a typical
+// normal, 1 at the threshold (the denominator is 1 when not positive).
+// Needs a threshold.
+double normalized_score(const Calibration& c, double fused);
 
 // One normalised error (before the z-score).
 double normalize_error(double e, double d, Normalization normalization, const ViewCalibration& vc,
