@@ -101,6 +101,7 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
+#if defined(RECON_TRAIN_MULTIVIEW_BIN)
 // The trained checkpoint, shared by the cases (trained once).
 struct Trained {
   TempDir tmp;
@@ -123,6 +124,7 @@ Trained& trained() {
   static Trained t;
   return t;
 }
+#endif
 
 bool near(const uint8_t* p, eval::Rgb c, int tol) {
   return std::abs(p[0] - c.r) <= tol && std::abs(p[1] - c.g) <= tol && std::abs(p[2] - c.b) <= tol;
