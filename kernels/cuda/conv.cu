@@ -17,6 +17,7 @@
 // per-channel tree the bias gradient. No float atomics anywhere: every sum is
 // in a fixed order, so results are bitwise reproducible run to run.
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/device_util.cuh"
 
 #include <algorithm>
 #include <climits>
@@ -32,6 +33,8 @@
 #endif
 
 namespace recon::cuda {
+
+using detail::runtime_stream;
 
 namespace {
 
@@ -378,7 +381,6 @@ __global__ void conv_bias_grad_kernel(const float* __restrict__ dy, float* __res
 
 // ---- launch helpers ------------------------------------------------------------------
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 unsigned blocks_for(int64_t count, int threads) { return (unsigned)((count + threads - 1) / threads); }
 
@@ -422,7 +424,7 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, 
   const int64_t total = (int64_t)g.n * g.c_out * g.ho * g.wo;
   if (total == 0) return;
   if (conv_path(g, path) == ConvPath::kDirect) {
-    RECON_LAUNCH(conv_direct_forward_kernel, blocks_for(total, kDirectThreads), kDirectThreads, 0, stream())
+    RECON_LAUNCH(conv_direct_forward_kernel, blocks_for(total, kDirectThreads), kDirectThreads, 0, runtime_stream())
     (g, x, weight, bias, y);
     check_launch("conv_direct_forward_kernel");
     return;
@@ -431,7 +433,7 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, 
   check_int_range("conv2d_forward: n ho wo", m);
   check_int_range("conv2d_forward: c_in kh kw", (int64_t)g.c_in * g.kh * g.kw);
   const dim3 grid((unsigned)ceil_div(m, kTileM), (unsigned)ceil_div(g.c_out, kTileN), 1);
-  RECON_LAUNCH(conv_igemm_kernel<Pass::kForward>, grid, dim3(kThreadsX, kThreadsY), 0, stream())
+  RECON_LAUNCH(conv_igemm_kernel<Pass::kForward>, grid, dim3(kThreadsX, kThreadsY), 0, runtime_stream())
   (IgemmParams{g, x, weight, bias, y, 0});
   check_launch("conv_igemm_kernel<Pass::kForward>");
 }
@@ -441,7 +443,7 @@ void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w
   const int64_t total = (int64_t)g.n * g.c_in * g.h * g.w;
   if (total == 0) return;
   if (conv_path(g, path) == ConvPath::kDirect) {
-    RECON_LAUNCH(conv_direct_backward_data_kernel, blocks_for(total, kDirectThreads), kDirectThreads, 0, stream())
+    RECON_LAUNCH(conv_direct_backward_data_kernel, blocks_for(total, kDirectThreads), kDirectThreads, 0, runtime_stream())
     (g, dy, weight, bias, dx);
     check_launch("conv_direct_backward_data_kernel");
     return;
@@ -452,7 +454,7 @@ void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w
   check_int_range("conv2d_backward_data: c_out kh kw", (int64_t)g.c_out * g.kh * g.kw);
   const dim3 grid((unsigned)ceil_div(m, kTileM), (unsigned)ceil_div(g.c_in, kTileN),
                   (unsigned)(g.stride_h * g.stride_w));
-  RECON_LAUNCH(conv_igemm_kernel<Pass::kBackwardData>, grid, dim3(kThreadsX, kThreadsY), 0, stream())
+  RECON_LAUNCH(conv_igemm_kernel<Pass::kBackwardData>, grid, dim3(kThreadsX, kThreadsY), 0, runtime_stream())
   (IgemmParams{g, dy, weight, bias, dx, 0});
   check_launch("conv_igemm_kernel<Pass::kBackwardData>");
 }
@@ -463,7 +465,7 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
   if (total == 0) return;
   if (conv_path(g, path) == ConvPath::kDirect) {
     check_int_range("conv2d_backward_weight: n ho wo", (int64_t)g.n * g.ho * g.wo);
-    RECON_LAUNCH(conv_direct_backward_weight_kernel, (unsigned)total, kReduceThreads, 0, stream())(g, x, dy, dweight);
+    RECON_LAUNCH(conv_direct_backward_weight_kernel, (unsigned)total, kReduceThreads, 0, runtime_stream())(g, x, dy, dweight);
     check_launch("conv_direct_backward_weight_kernel");
     return;
   }
@@ -474,11 +476,11 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
   RECON_CHECK(splits == 1 || workspace, "conv2d_backward_weight: " << splits << " split slices need a workspace of "
                                                                    << conv_weight_grad_workspace(g, path) << " floats");
   const dim3 grid((unsigned)ceil_div(rows, kTileM), (unsigned)ceil_div(g.c_out, kTileN), (unsigned)splits);
-  RECON_LAUNCH(conv_igemm_kernel<Pass::kBackwardWeight>, grid, dim3(kThreadsX, kThreadsY), 0, stream())
+  RECON_LAUNCH(conv_igemm_kernel<Pass::kBackwardWeight>, grid, dim3(kThreadsX, kThreadsY), 0, runtime_stream())
   (IgemmParams{g, x, dy, nullptr, splits > 1 ? workspace : dweight, split_length(k_total, splits)});
   check_launch("conv_igemm_kernel<Pass::kBackwardWeight>");
   if (splits > 1) {
-    RECON_LAUNCH(conv_split_reduce_kernel, blocks_for(total, kDirectThreads), kDirectThreads, 0, stream())
+    RECON_LAUNCH(conv_split_reduce_kernel, blocks_for(total, kDirectThreads), kDirectThreads, 0, runtime_stream())
     (workspace, splits, total, dweight);
     check_launch("conv_split_reduce_kernel");
   }
@@ -486,7 +488,7 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
 
 void conv2d_backward_bias(const float* dy, float* dbias, int64_t n, int64_t c, int64_t hw) {
   if (c == 0) return;
-  RECON_LAUNCH(conv_bias_grad_kernel, (unsigned)c, kReduceThreads, 0, stream())(dy, dbias, n, c, hw);
+  RECON_LAUNCH(conv_bias_grad_kernel, (unsigned)c, kReduceThreads, 0, runtime_stream())(dy, dbias, n, c, hw);
   check_launch("conv_bias_grad_kernel");
 }
 

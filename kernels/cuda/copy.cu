@@ -14,6 +14,8 @@
 
 namespace recon::cuda {
 
+using detail::runtime_stream;
+
 namespace {
 
 using detail::grid_for;
@@ -37,7 +39,7 @@ __global__ void strided_copy_kernel(StridedLayout layout, const float* __restric
 
 void fill(float* dst, int64_t n, float value) {
   if (n == 0) return;
-  RECON_LAUNCH(fill_kernel, grid_for(n), kBlockThreads, 0, static_cast<cudaStream_t>(stream_handle()))
+  RECON_LAUNCH(fill_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())
   (dst, n, value);
   check_launch("fill_kernel");
 }
@@ -58,7 +60,7 @@ void strided_copy(const float* src, const std::vector<int64_t>& shape, const std
     n *= shape[d];
   }
   if (n == 0) return;
-  RECON_LAUNCH(strided_copy_kernel, grid_for(n), kBlockThreads, 0, static_cast<cudaStream_t>(stream_handle()))
+  RECON_LAUNCH(strided_copy_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())
   (layout, src, dst, n);
   check_launch("strided_copy_kernel");
 }

@@ -1,5 +1,4 @@
-// Device-side helpers shared by the kernel sources of the elementwise,
-// copy, random, reduction and loss families: grid sizing for grid-stride
+// Helpers shared by the kernel sources: the runtime stream, grid sizing for grid-stride
 // loops, and deterministic sums in double (a fixed shuffle tree inside a
 // warp, then the warps' totals in warp order), so that a reduction's result
 // depends only on the launch shape, which is a function of the problem size
@@ -8,8 +7,12 @@
 #include <cstdint>
 
 #include "kernels/cuda/launch.cuh"
+#include "runtime/cuda_context.hpp"
 
 namespace recon::cuda::detail {
+
+// The runtime stream every launch is ordered on (runtime/cuda_context.hpp).
+inline cudaStream_t runtime_stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 constexpr unsigned kFullMask = 0xffffffffu;
 // Threads per block of the one-thread-per-element kernels: a multiple of

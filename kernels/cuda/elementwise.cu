@@ -14,6 +14,8 @@
 
 namespace recon::cuda {
 
+using detail::runtime_stream;
+
 namespace {
 
 using detail::grid_for;
@@ -23,7 +25,6 @@ using detail::kBlockThreads;
 
 bool aligned16(const void* p) { return ((uintptr_t)p & 15u) == 0; }
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // ---- binary ------------------------------------------------------------------------
 
@@ -166,10 +167,10 @@ int64_t vec4_work(int64_t n) { return n / 4 > n % 4 ? n / 4 : n % 4; }
 void binary_same(BinaryOp op, const float* a, const float* b, float* out, int64_t n) {
   if (n == 0) return;
   if (aligned16(a) && aligned16(b) && aligned16(out)) {
-    RECON_LAUNCH(binary_vec4_kernel, grid_for(vec4_work(n)), kBlockThreads, 0, stream())(op, a, b, out, n);
+    RECON_LAUNCH(binary_vec4_kernel, grid_for(vec4_work(n)), kBlockThreads, 0, runtime_stream())(op, a, b, out, n);
     check_launch("binary_vec4_kernel");
   } else {
-    RECON_LAUNCH(binary_kernel, grid_for(n), kBlockThreads, 0, stream())(op, a, b, out, n);
+    RECON_LAUNCH(binary_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(op, a, b, out, n);
     check_launch("binary_kernel");
   }
 }
@@ -177,17 +178,17 @@ void binary_same(BinaryOp op, const float* a, const float* b, float* out, int64_
 void binary_broadcast(BinaryOp op, const Broadcast4& bc, const float* a, const float* b, float* out) {
   const int64_t n = numel4(bc);
   if (n == 0) return;
-  RECON_LAUNCH(binary_broadcast_kernel, grid_for(n), kBlockThreads, 0, stream())(op, bc, a, b, out, n);
+  RECON_LAUNCH(binary_broadcast_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(op, bc, a, b, out, n);
   check_launch("binary_broadcast_kernel");
 }
 
 void unary(UnaryOp op, const float* x, float* y, int64_t n, float p0, float p1) {
   if (n == 0) return;
   if (aligned16(x) && aligned16(y)) {
-    RECON_LAUNCH(unary_vec4_kernel, grid_for(vec4_work(n)), kBlockThreads, 0, stream())(op, x, y, n, p0, p1);
+    RECON_LAUNCH(unary_vec4_kernel, grid_for(vec4_work(n)), kBlockThreads, 0, runtime_stream())(op, x, y, n, p0, p1);
     check_launch("unary_vec4_kernel");
   } else {
-    RECON_LAUNCH(unary_kernel, grid_for(n), kBlockThreads, 0, stream())(op, x, y, n, p0, p1);
+    RECON_LAUNCH(unary_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(op, x, y, n, p0, p1);
     check_launch("unary_kernel");
   }
 }
@@ -196,11 +197,11 @@ void unary_backward(UnaryOp op, const float* x, const float* y, const float* gy,
                     float p1) {
   if (n == 0) return;
   if (aligned16(x) && aligned16(y) && aligned16(gy) && aligned16(gx)) {  // null counts as aligned
-    RECON_LAUNCH(unary_backward_vec4_kernel, grid_for(vec4_work(n)), kBlockThreads, 0, stream())
+    RECON_LAUNCH(unary_backward_vec4_kernel, grid_for(vec4_work(n)), kBlockThreads, 0, runtime_stream())
     (op, x, y, gy, gx, n, p0, p1);
     check_launch("unary_backward_vec4_kernel");
   } else {
-    RECON_LAUNCH(unary_backward_kernel, grid_for(n), kBlockThreads, 0, stream())(op, x, y, gy, gx, n, p0, p1);
+    RECON_LAUNCH(unary_backward_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(op, x, y, gy, gx, n, p0, p1);
     check_launch("unary_backward_kernel");
   }
 }
@@ -208,10 +209,10 @@ void unary_backward(UnaryOp op, const float* x, const float* y, const float* gy,
 void add_inplace(float* a, const float* b, int64_t n) {
   if (n == 0) return;
   if (aligned16(a) && aligned16(b)) {
-    RECON_LAUNCH(add_inplace_vec4_kernel, grid_for(vec4_work(n)), kBlockThreads, 0, stream())(a, b, n);
+    RECON_LAUNCH(add_inplace_vec4_kernel, grid_for(vec4_work(n)), kBlockThreads, 0, runtime_stream())(a, b, n);
     check_launch("add_inplace_vec4_kernel");
   } else {
-    RECON_LAUNCH(add_inplace_kernel, grid_for(n), kBlockThreads, 0, stream())(a, b, n);
+    RECON_LAUNCH(add_inplace_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(a, b, n);
     check_launch("add_inplace_kernel");
   }
 }
@@ -219,7 +220,7 @@ void add_inplace(float* a, const float* b, int64_t n) {
 void broadcast_copy(const Broadcast4& bc, const float* x, float* out) {
   const int64_t n = numel4(bc);
   if (n == 0) return;
-  RECON_LAUNCH(broadcast_copy_kernel, grid_for(n), kBlockThreads, 0, stream())(bc, x, out, n);
+  RECON_LAUNCH(broadcast_copy_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(bc, x, out, n);
   check_launch("broadcast_copy_kernel");
 }
 

@@ -5,11 +5,14 @@
 // -p log2 p and a fixed tree sums them in double. local_entropy: one thread
 // per output pixel, each with a private window histogram in shared memory.
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/device_util.cuh"
 #include "kernels/cuda/entropy.hpp"
 #include "kernels/common/shape.hpp"
 #include "runtime/cuda_context.hpp"
 
 namespace recon::cuda {
+
+using detail::runtime_stream;
 
 namespace {
 
@@ -17,7 +20,6 @@ constexpr int kLocalTileW = 16;           // local_entropy: block width (output 
 constexpr int kLocalHistBytes = 32768;    // local_entropy: shared bytes for the per-thread histograms
 constexpr int64_t kMaxGridZ = 65535;      // images per local_entropy launch (gridDim.z limit)
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // One block of 256 threads per image (blockIdx.x); thread t strides over the
 // image's values (t, t + 256, ...) adding each to its bin with a shared
@@ -83,7 +85,7 @@ __global__ void local_entropy_kernel(const float* __restrict__ x, float* __restr
 }  // namespace
 
 void image_entropy(const float* x, int64_t n, int64_t per_image, float* out) {
-  RECON_LAUNCH(image_entropy_kernel, dim3((unsigned)n), dim3(kEntropyBins), 0, stream())(x, per_image, out);
+  RECON_LAUNCH(image_entropy_kernel, dim3((unsigned)n), dim3(kEntropyBins), 0, runtime_stream())(x, per_image, out);
   check_launch("image_entropy_kernel");
 }
 
@@ -99,7 +101,7 @@ void local_entropy(const LocalEntropyParams& p, const float* x, float* out) {
     const int64_t images = p.n - img0 < kMaxGridZ ? p.n - img0 : kMaxGridZ;
     const dim3 grid((unsigned)((p.w + kLocalTileW - 1) / kLocalTileW), (unsigned)((p.h + rows - 1) / rows),
                     (unsigned)images);
-    RECON_LAUNCH(local_entropy_kernel, grid, dim3(kLocalTileW, rows), shared, stream())(x, out, p, img0);
+    RECON_LAUNCH(local_entropy_kernel, grid, dim3(kLocalTileW, rows), shared, runtime_stream())(x, out, p, img0);
     check_launch("local_entropy_kernel");
   }
 }

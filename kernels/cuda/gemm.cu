@@ -3,6 +3,7 @@
 // output rows before the GEMM accumulates onto them, and the bias gradient as
 // a deterministic column sum.
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/device_util.cuh"
 
 #include <climits>
 
@@ -13,6 +14,8 @@
 
 namespace recon::cuda {
 
+using detail::runtime_stream;
+
 namespace {
 
 constexpr int kFillThreads = 256;     // threads per block of the bias broadcast
@@ -20,7 +23,6 @@ constexpr unsigned kMaxFillBlocks = 4096;  // grid-stride beyond this (2^20 thre
 constexpr int kColumnTile = 32;       // columns per block of the column sum: one warp reads 32 adjacent floats
 constexpr int kRowLanes = 8;          // rows summed in parallel per column (blockDim.y)
 
-cudaStream_t runtime_stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // Thread mapping: a 1-D grid-stride loop, one thread per element of y
 // (m, out) per iteration; y[r, j] = bias[j].

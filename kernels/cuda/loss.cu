@@ -17,6 +17,8 @@
 
 namespace recon::cuda {
 
+using detail::runtime_stream;
+
 namespace {
 
 using detail::grid_for;
@@ -24,7 +26,6 @@ using detail::grid_start;
 using detail::grid_stride;
 using detail::kBlockThreads;
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // Cross-entropy rows per block: one warp each.
 constexpr int kCeRowsPerBlock = 8;
@@ -138,14 +139,14 @@ __global__ void kl_normal_backward_kernel(const float* __restrict__ mu, const fl
 void mse_forward(const float* p, const float* t, int64_t n, double scale, float* out) {
   const int blocks = partial_sum_blocks(n);
   DeviceWorkspace partials((size_t)blocks * sizeof(double));
-  RECON_LAUNCH(mse_partial_kernel, blocks, kPartialSumThreads, 0, stream())(p, t, n, partials.as<double>());
+  RECON_LAUNCH(mse_partial_kernel, blocks, kPartialSumThreads, 0, runtime_stream())(p, t, n, partials.as<double>());
   check_launch("mse_partial_kernel");
   finish_partial_sums(partials.as<double>(), blocks, scale, out);
 }
 
 void mse_backward(const float* p, const float* t, const float* g, float scale, float* gp, float* gt, int64_t n) {
   if (n == 0 || (!gp && !gt)) return;
-  RECON_LAUNCH(mse_backward_kernel, grid_for(n), kBlockThreads, 0, stream())(p, t, g, scale, gp, gt, n);
+  RECON_LAUNCH(mse_backward_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(p, t, g, scale, gp, gt, n);
   check_launch("mse_backward_kernel");
 }
 
@@ -153,7 +154,7 @@ void cross_entropy_forward(const float* logits, const float* targets, int64_t n,
                            float* stats, float* out) {
   const int64_t blocks = (n + kCeRowsPerBlock - 1) / kCeRowsPerBlock;
   DeviceWorkspace partials((size_t)blocks * sizeof(double));
-  RECON_LAUNCH(cross_entropy_forward_kernel, (unsigned)blocks, kCeRowsPerBlock * 32, 0, stream())
+  RECON_LAUNCH(cross_entropy_forward_kernel, (unsigned)blocks, kCeRowsPerBlock * 32, 0, runtime_stream())
   (logits, targets, n, c, stats, partials.as<double>());
   check_launch("cross_entropy_forward_kernel");
   finish_partial_sums(partials.as<double>(), (int)blocks, scale, out);
@@ -162,7 +163,7 @@ void cross_entropy_forward(const float* logits, const float* targets, int64_t n,
 void cross_entropy_backward(const float* logits, const float* targets, const float* stats, const float* g,
                             float scale, float* gx, int64_t n, int64_t c) {
   if (n * c == 0) return;
-  RECON_LAUNCH(cross_entropy_backward_kernel, grid_for(n * c), kBlockThreads, 0, stream())
+  RECON_LAUNCH(cross_entropy_backward_kernel, grid_for(n * c), kBlockThreads, 0, runtime_stream())
   (logits, targets, stats, g, scale, gx, n, c);
   check_launch("cross_entropy_backward_kernel");
 }
@@ -170,7 +171,7 @@ void cross_entropy_backward(const float* logits, const float* targets, const flo
 void kl_normal_forward(const float* mu, const float* logvar, int64_t n, double scale, float* out) {
   const int blocks = partial_sum_blocks(n);
   DeviceWorkspace partials((size_t)blocks * sizeof(double));
-  RECON_LAUNCH(kl_normal_partial_kernel, blocks, kPartialSumThreads, 0, stream())
+  RECON_LAUNCH(kl_normal_partial_kernel, blocks, kPartialSumThreads, 0, runtime_stream())
   (mu, logvar, n, partials.as<double>());
   check_launch("kl_normal_partial_kernel");
   finish_partial_sums(partials.as<double>(), blocks, scale, out);
@@ -179,7 +180,7 @@ void kl_normal_forward(const float* mu, const float* logvar, int64_t n, double s
 void kl_normal_backward(const float* mu, const float* logvar, const float* g, float scale, float* gmu, float* glv,
                         int64_t n) {
   if (n == 0 || (!gmu && !glv)) return;
-  RECON_LAUNCH(kl_normal_backward_kernel, grid_for(n), kBlockThreads, 0, stream())
+  RECON_LAUNCH(kl_normal_backward_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())
   (mu, logvar, g, scale, gmu, glv, n);
   check_launch("kl_normal_backward_kernel");
 }

@@ -11,11 +11,12 @@
 
 namespace recon::cuda {
 
+using detail::runtime_stream;
+
 namespace {
 
 constexpr int kReduceThreads = 256;  // threads of a per-channel reduction block (a power of 2)
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // Sums a and b over the block (blockDim.x == kReduceThreads) with a fixed-order
 // tree in shared memory sa, sb; every thread gets the totals. Every thread of
@@ -127,14 +128,14 @@ __global__ void batch_norm_backward_input_kernel(const float* __restrict__ g, co
 void batch_norm_stats(const BatchNormParams& p, const float* x, float momentum, float* mean, float* invstd,
                       float* running_mean, float* running_var) {
   if (p.c == 0) return;
-  RECON_LAUNCH(batch_norm_stats_kernel, (unsigned)p.c, kReduceThreads, 0, stream())
+  RECON_LAUNCH(batch_norm_stats_kernel, (unsigned)p.c, kReduceThreads, 0, runtime_stream())
   (x, p, momentum, mean, invstd, running_mean, running_var);
   check_launch("batch_norm_stats_kernel");
 }
 
 void batch_norm_invstd(const BatchNormParams& p, const float* var, float* invstd) {
   if (p.c == 0) return;
-  RECON_LAUNCH(batch_norm_invstd_kernel, detail::grid_for(p.c), detail::kBlockThreads, 0, stream())(var, p, invstd);
+  RECON_LAUNCH(batch_norm_invstd_kernel, detail::grid_for(p.c), detail::kBlockThreads, 0, runtime_stream())(var, p, invstd);
   check_launch("batch_norm_invstd_kernel");
 }
 
@@ -142,7 +143,7 @@ void batch_norm_forward(const BatchNormParams& p, const float* x, const float* m
                         const float* weight, const float* bias, float* y) {
   const int64_t total = p.n * p.c * p.hw;
   if (total == 0) return;
-  RECON_LAUNCH(batch_norm_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())
+  RECON_LAUNCH(batch_norm_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())
   (x, p, mean, invstd, weight, bias, y);
   check_launch("batch_norm_forward_kernel");
 }
@@ -150,7 +151,7 @@ void batch_norm_forward(const BatchNormParams& p, const float* x, const float* m
 void batch_norm_backward_reduce(const BatchNormParams& p, const float* g, const float* x, const float* mean,
                                 const float* invstd, float* sum_g, float* sum_gxhat) {
   if (p.c == 0) return;
-  RECON_LAUNCH(batch_norm_backward_reduce_kernel, (unsigned)p.c, kReduceThreads, 0, stream())
+  RECON_LAUNCH(batch_norm_backward_reduce_kernel, (unsigned)p.c, kReduceThreads, 0, runtime_stream())
   (g, x, p, mean, invstd, sum_g, sum_gxhat);
   check_launch("batch_norm_backward_reduce_kernel");
 }
@@ -160,7 +161,7 @@ void batch_norm_backward_input(const BatchNormParams& p, bool training, const fl
                                const float* sum_gxhat, float* dx) {
   const int64_t total = p.n * p.c * p.hw;
   if (total == 0) return;
-  RECON_LAUNCH(batch_norm_backward_input_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())
+  RECON_LAUNCH(batch_norm_backward_input_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())
   (g, x, p, training, mean, invstd, weight, sum_g, sum_gxhat, dx);
   check_launch("batch_norm_backward_input_kernel");
 }

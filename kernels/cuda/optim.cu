@@ -2,6 +2,7 @@
 // Adam/AdamW over every parameter tensor in one launch (multi-tensor apply;
 // see optim.hpp for the table and the chunking).
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/device_util.cuh"
 
 #include "kernels/common/optim.hpp"
 #include "kernels/cuda/optim.hpp"
@@ -10,6 +11,8 @@
 #include "runtime/profile.hpp"
 
 namespace recon::cuda {
+
+using detail::runtime_stream;
 
 namespace {
 
@@ -62,7 +65,7 @@ void multi_tensor_step(const std::vector<OptimTensor>& table, int64_t chunks, Op
                        const OptimStep& step) {
   if (table.empty() || chunks == 0) return;
   RECON_CHECK(table.size() <= (size_t)INT32_MAX, "multi_tensor_step: " << table.size() << " tensors are too many");
-  cudaStream_t stream = static_cast<cudaStream_t>(stream_handle());
+  cudaStream_t stream = runtime_stream();
   // From pageable memory: the call returns once the bytes are staged, so the
   // host table may change afterwards; the copy is ordered before the kernel.
   if (upload) copy_h2d(device_table, table.data(), table.size() * sizeof(OptimTensor));

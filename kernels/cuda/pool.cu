@@ -11,9 +11,10 @@
 
 namespace recon::cuda {
 
+using detail::runtime_stream;
+
 namespace {
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // One thread per output (plane, oh, ow) of y (planes, Ho, Wo), grid-stride:
 // the window's first maximum (NaN wins), as the CPU.
@@ -110,28 +111,28 @@ __global__ void global_avg_pool_backward_kernel(const float* __restrict__ g, flo
 void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y) {
   const int64_t total = p.planes * p.out_h * p.out_w;
   if (total == 0) return;
-  RECON_LAUNCH(max_pool2d_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())(x, p, y);
+  RECON_LAUNCH(max_pool2d_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())(x, p, y);
   check_launch("max_pool2d_forward_kernel");
 }
 
 void max_pool2d_backward(const Pool2dParams& p, const float* x, const float* g, float* dx) {
   const int64_t total = p.planes * p.h * p.w;
   if (total == 0) return;
-  RECON_LAUNCH(max_pool2d_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())(x, g, p, dx);
+  RECON_LAUNCH(max_pool2d_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())(x, g, p, dx);
   check_launch("max_pool2d_backward_kernel");
 }
 
 void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) {
   const int64_t total = p.planes * p.out_h * p.out_w;
   if (total == 0) return;
-  RECON_LAUNCH(avg_pool2d_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())(x, p, y);
+  RECON_LAUNCH(avg_pool2d_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())(x, p, y);
   check_launch("avg_pool2d_forward_kernel");
 }
 
 void avg_pool2d_backward(const Pool2dParams& p, const float* g, float* dx) {
   const int64_t total = p.planes * p.h * p.w;
   if (total == 0) return;
-  RECON_LAUNCH(avg_pool2d_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())(g, p, dx);
+  RECON_LAUNCH(avg_pool2d_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())(g, p, dx);
   check_launch("avg_pool2d_backward_kernel");
 }
 
@@ -139,7 +140,7 @@ void global_avg_pool_forward(const float* x, float* y, int64_t planes, int64_t h
   if (planes == 0) return;
   const int warp_threads = 32;  // one warp per plane
   RECON_LAUNCH(global_avg_pool_forward_kernel, detail::grid_for(planes * warp_threads), detail::kBlockThreads, 0,
-               stream())
+               runtime_stream())
   (x, y, planes, hw);
   check_launch("global_avg_pool_forward_kernel");
 }
@@ -147,7 +148,7 @@ void global_avg_pool_forward(const float* x, float* y, int64_t planes, int64_t h
 void global_avg_pool_backward(const float* g, float* dx, int64_t planes, int64_t hw) {
   const int64_t total = planes * hw;
   if (total == 0) return;
-  RECON_LAUNCH(global_avg_pool_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())
+  RECON_LAUNCH(global_avg_pool_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())
   (g, dx, planes, hw);
   check_launch("global_avg_pool_backward_kernel");
 }

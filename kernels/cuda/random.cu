@@ -14,6 +14,8 @@
 
 namespace recon::cuda {
 
+using detail::runtime_stream;
+
 namespace {
 
 using detail::grid_for;
@@ -21,7 +23,6 @@ using detail::grid_start;
 using detail::grid_stride;
 using detail::kBlockThreads;
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // One thread: dst[i] for i in its grid-stride share of [0, n), from counter offset + i.
 __global__ void fill_uniform_kernel(float* __restrict__ dst, int64_t n, uint64_t seed, uint64_t offset, float lo,
@@ -56,25 +57,25 @@ __global__ void dropout_kernel(const float* __restrict__ x, float* __restrict__ 
 
 void fill_uniform(float* dst, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi) {
   if (n == 0) return;
-  RECON_LAUNCH(fill_uniform_kernel, grid_for(n), kBlockThreads, 0, stream())(dst, n, seed, offset, lo, hi);
+  RECON_LAUNCH(fill_uniform_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(dst, n, seed, offset, lo, hi);
   check_launch("fill_uniform_kernel");
 }
 
 void fill_normal(float* dst, int64_t n, uint64_t seed, uint64_t offset, float mean, float stddev) {
   if (n == 0) return;
-  RECON_LAUNCH(fill_normal_kernel, grid_for(n), kBlockThreads, 0, stream())(dst, n, seed, offset, mean, stddev);
+  RECON_LAUNCH(fill_normal_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(dst, n, seed, offset, mean, stddev);
   check_launch("fill_normal_kernel");
 }
 
 void fill_bernoulli(float* dst, int64_t n, uint64_t seed, uint64_t offset, float p) {
   if (n == 0) return;
-  RECON_LAUNCH(fill_bernoulli_kernel, grid_for(n), kBlockThreads, 0, stream())(dst, n, seed, offset, p);
+  RECON_LAUNCH(fill_bernoulli_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(dst, n, seed, offset, p);
   check_launch("fill_bernoulli_kernel");
 }
 
 void dropout(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset) {
   if (n == 0) return;
-  RECON_LAUNCH(dropout_kernel, grid_for(n), kBlockThreads, 0, stream())(x, y, n, p, seed, offset);
+  RECON_LAUNCH(dropout_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(x, y, n, p, seed, offset);
   check_launch("dropout_kernel");
 }
 

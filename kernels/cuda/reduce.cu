@@ -15,6 +15,8 @@
 
 namespace recon::cuda {
 
+using detail::runtime_stream;
+
 namespace {
 
 using detail::grid_for;
@@ -22,7 +24,6 @@ using detail::grid_start;
 using detail::grid_stride;
 using detail::kBlockThreads;
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // Pass 1 blocks at most (a power of two so pass 2's threads split them evenly).
 constexpr int kMaxPartials = 1024;
@@ -108,14 +109,14 @@ int partial_sum_blocks(int64_t n) {
 }
 
 void finish_partial_sums(const double* partials, int count, double scale, float* out) {
-  RECON_LAUNCH(sum_finish_kernel, 1, kPartialSumThreads, 0, stream())(partials, count, scale, out);
+  RECON_LAUNCH(sum_finish_kernel, 1, kPartialSumThreads, 0, runtime_stream())(partials, count, scale, out);
   check_launch("sum_finish_kernel");
 }
 
 void sum_all(const float* x, int64_t n, double scale, float* out) {
   const int blocks = partial_sum_blocks(n);
   DeviceWorkspace partials((size_t)blocks * sizeof(double));
-  RECON_LAUNCH(sum_partial_kernel, blocks, kPartialSumThreads, 0, stream())(x, n, partials.as<double>());
+  RECON_LAUNCH(sum_partial_kernel, blocks, kPartialSumThreads, 0, runtime_stream())(x, n, partials.as<double>());
   check_launch("sum_partial_kernel");
   finish_partial_sums(partials.as<double>(), blocks, scale, out);
 }
@@ -126,10 +127,10 @@ void sum_axis(const float* x, float* out, int64_t outer, int64_t r_len, int64_t 
   if (inner == 1 && r_len >= kShortRow) {
     const dim3 block = r_len >= kLongRow ? dim3(kRowBlockThreads, 1) : dim3(32, kRowsPerBlock);
     const int64_t blocks = (outer + block.y - 1) / block.y;
-    RECON_LAUNCH(sum_rows_kernel, (unsigned)blocks, block, 0, stream())(x, out, outer, r_len);
+    RECON_LAUNCH(sum_rows_kernel, (unsigned)blocks, block, 0, runtime_stream())(x, out, outer, r_len);
     check_launch("sum_rows_kernel");
   } else {
-    RECON_LAUNCH(sum_axis_kernel, grid_for(outputs), kBlockThreads, 0, stream())(x, out, outer, r_len, inner);
+    RECON_LAUNCH(sum_axis_kernel, grid_for(outputs), kBlockThreads, 0, runtime_stream())(x, out, outer, r_len, inner);
     check_launch("sum_axis_kernel");
   }
 }

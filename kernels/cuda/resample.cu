@@ -9,9 +9,10 @@
 
 namespace recon::cuda {
 
+using detail::runtime_stream;
+
 namespace {
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // One thread per output (plane, oh, ow) of y (planes, Ho, Wo), grid-stride.
 __global__ void upsample_nearest_forward_kernel(const float* __restrict__ x, ResampleParams p, float* __restrict__ y) {
@@ -90,28 +91,28 @@ __global__ void upsample_bilinear_backward_kernel(const float* __restrict__ g, R
 void upsample_nearest_forward(const ResampleParams& p, const float* x, float* y) {
   const int64_t total = p.planes * p.out_h * p.out_w;
   if (total == 0) return;
-  RECON_LAUNCH(upsample_nearest_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())(x, p, y);
+  RECON_LAUNCH(upsample_nearest_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())(x, p, y);
   check_launch("upsample_nearest_forward_kernel");
 }
 
 void upsample_nearest_backward(const ResampleParams& p, const float* g, float* dx) {
   const int64_t total = p.planes * p.h * p.w;
   if (total == 0) return;
-  RECON_LAUNCH(upsample_nearest_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())(g, p, dx);
+  RECON_LAUNCH(upsample_nearest_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())(g, p, dx);
   check_launch("upsample_nearest_backward_kernel");
 }
 
 void upsample_bilinear_forward(const ResampleParams& p, const float* x, float* y) {
   const int64_t total = p.planes * p.out_h * p.out_w;
   if (total == 0) return;
-  RECON_LAUNCH(upsample_bilinear_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())(x, p, y);
+  RECON_LAUNCH(upsample_bilinear_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())(x, p, y);
   check_launch("upsample_bilinear_forward_kernel");
 }
 
 void upsample_bilinear_backward(const ResampleParams& p, const float* g, float* dx) {
   const int64_t total = p.planes * p.h * p.w;
   if (total == 0) return;
-  RECON_LAUNCH(upsample_bilinear_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())
+  RECON_LAUNCH(upsample_bilinear_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())
   (g, p, dx);
   check_launch("upsample_bilinear_backward_kernel");
 }

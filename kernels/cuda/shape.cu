@@ -11,9 +11,10 @@
 
 namespace recon::cuda {
 
+using detail::runtime_stream;
+
 namespace {
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // One thread per element (r, c) of the rows x cols block, grid-stride.
 __global__ void copy_rows_kernel(const float* __restrict__ src, int64_t src_stride, float* __restrict__ dst,
@@ -90,7 +91,7 @@ __global__ void rot90_kernel(const float* __restrict__ x, float* __restrict__ y,
 void copy_rows(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows, int64_t cols) {
   const int64_t total = rows * cols;
   if (total == 0) return;
-  RECON_LAUNCH(copy_rows_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())
+  RECON_LAUNCH(copy_rows_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())
   (src, src_stride, dst, dst_stride, rows, cols);
   check_launch("copy_rows_kernel");
 }
@@ -101,7 +102,7 @@ void strided_scatter(const float* src, const StridedLayout& layout, float* dst) 
   int64_t total = 1;
   for (int d = 0; d < layout.rank; ++d) total *= layout.shape[d];
   if (total == 0) return;
-  RECON_LAUNCH(strided_scatter_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())
+  RECON_LAUNCH(strided_scatter_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())
   (src, layout, total, dst);
   check_launch("strided_scatter_kernel");
 }
@@ -109,21 +110,21 @@ void strided_scatter(const float* src, const StridedLayout& layout, float* dst) 
 void pad2d_forward(const Pad2dParams& p, PadKind kind, const float* x, float* y) {
   const int64_t total = p.planes * p.out_h * p.out_w;
   if (total == 0) return;
-  RECON_LAUNCH(pad2d_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())(x, p, kind, y);
+  RECON_LAUNCH(pad2d_forward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())(x, p, kind, y);
   check_launch("pad2d_forward_kernel");
 }
 
 void pad2d_backward(const Pad2dParams& p, PadKind kind, const float* g, float* dx) {
   const int64_t total = p.planes * p.h * p.w;
   if (total == 0) return;
-  RECON_LAUNCH(pad2d_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())(g, p, kind, dx);
+  RECON_LAUNCH(pad2d_backward_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())(g, p, kind, dx);
   check_launch("pad2d_backward_kernel");
 }
 
 void rot90(const float* x, float* y, int64_t planes, int64_t h, int64_t w, int k) {
   const int64_t total = planes * h * w;
   if (total == 0) return;
-  RECON_LAUNCH(rot90_kernel, detail::grid_for(total), detail::kBlockThreads, 0, stream())(x, y, planes, h, w, k);
+  RECON_LAUNCH(rot90_kernel, detail::grid_for(total), detail::kBlockThreads, 0, runtime_stream())(x, y, planes, h, w, k);
   check_launch("rot90_kernel");
 }
 

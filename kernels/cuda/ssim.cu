@@ -10,10 +10,13 @@
 // into dL/dx and dL/dy. No atomics: every output is written by one thread and
 // sums run in a fixed order (deterministic).
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/device_util.cuh"
 #include "kernels/cuda/ssim.hpp"
 #include "runtime/cuda_context.hpp"
 
 namespace recon::cuda {
+
+using detail::runtime_stream;
 
 namespace {
 
@@ -23,7 +26,6 @@ constexpr int kStats = 5;                           // mu_x, mu_y, e_xx, e_yy, e
 constexpr int kFinalizeThreads = 256;
 constexpr int64_t kMaxGridZ = 65535;  // planes per launch (gridDim.z limit)
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // One block: a 16 x 16 tile of outputs of one plane (blockIdx.z + plane0);
 // thread (tx, ty) owns output (row0 + ty, col0 + tx). All threads load the
@@ -192,14 +194,14 @@ void ssim_forward(const SsimParams& p, const float* x, const float* y, float* ma
                   float* block_sums) {
   for (int64_t plane0 = 0; plane0 < p.planes; plane0 += kMaxGridZ) {
     const int64_t planes = p.planes - plane0 < kMaxGridZ ? p.planes - plane0 : kMaxGridZ;
-    RECON_LAUNCH(ssim_forward_kernel, tile_grid(p, planes), dim3(kSsimTile, kSsimTile), 0, stream())
+    RECON_LAUNCH(ssim_forward_kernel, tile_grid(p, planes), dim3(kSsimTile, kSsimTile), 0, runtime_stream())
     (x, y, map, partials, block_sums, p, plane0);
     check_launch("ssim_forward_kernel");
   }
 }
 
 void ssim_loss_finalize(const float* block_sums, int64_t count, int64_t numel, float* out) {
-  RECON_LAUNCH(ssim_loss_finalize_kernel, dim3(1), dim3(kFinalizeThreads), 0, stream())(block_sums, count, numel, out);
+  RECON_LAUNCH(ssim_loss_finalize_kernel, dim3(1), dim3(kFinalizeThreads), 0, runtime_stream())(block_sums, count, numel, out);
   check_launch("ssim_loss_finalize_kernel");
 }
 
@@ -207,7 +209,7 @@ void ssim_backward(const SsimParams& p, const float* x, const float* y, const fl
                    const float* g_scalar, float g_scale, float* dx, float* dy) {
   for (int64_t plane0 = 0; plane0 < p.planes; plane0 += kMaxGridZ) {
     const int64_t planes = p.planes - plane0 < kMaxGridZ ? p.planes - plane0 : kMaxGridZ;
-    RECON_LAUNCH(ssim_backward_kernel, tile_grid(p, planes), dim3(kSsimTile, kSsimTile), 0, stream())
+    RECON_LAUNCH(ssim_backward_kernel, tile_grid(p, planes), dim3(kSsimTile, kSsimTile), 0, runtime_stream())
     (x, y, partials, g_map, g_scalar, g_scale, dx, dy, p, plane0);
     check_launch("ssim_backward_kernel");
   }

@@ -18,6 +18,8 @@
 
 namespace recon::cuda {
 
+using detail::runtime_stream;
+
 namespace {
 
 using detail::grid_for;
@@ -25,7 +27,6 @@ using detail::grid_start;
 using detail::grid_stride;
 using detail::kBlockThreads;
 
-cudaStream_t stream() { return static_cast<cudaStream_t>(stream_handle()); }
 
 // One thread: elements i of its grid-stride share of [0, n): z[i] (sampled
 // with eps from counter offset + i, or a copy of mu) and a running double
@@ -67,7 +68,7 @@ void vib_forward(const float* mu, const float* logvar, float* z, float* kl, int6
                  uint64_t offset, double scale) {
   const int blocks = partial_sum_blocks(n);
   DeviceWorkspace partials((size_t)blocks * sizeof(double));
-  RECON_LAUNCH(vib_forward_kernel, blocks, kPartialSumThreads, 0, stream())
+  RECON_LAUNCH(vib_forward_kernel, blocks, kPartialSumThreads, 0, runtime_stream())
   (mu, logvar, z, n, sampled, seed, offset, partials.as<double>());
   check_launch("vib_forward_kernel");
   finish_partial_sums(partials.as<double>(), blocks, scale, kl);
@@ -76,7 +77,7 @@ void vib_forward(const float* mu, const float* logvar, float* z, float* kl, int6
 void vib_backward(const float* mu, const float* logvar, const float* dz, const float* dkl, float* dmu, float* dlv,
                   int64_t n, bool sampled, uint64_t seed, uint64_t offset, float scale) {
   if (n == 0 || (!dmu && !dlv)) return;
-  RECON_LAUNCH(vib_backward_kernel, grid_for(n), kBlockThreads, 0, stream())
+  RECON_LAUNCH(vib_backward_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())
   (mu, logvar, dz, dkl, dmu, dlv, n, sampled, seed, offset, scale);
   check_launch("vib_backward_kernel");
 }
