@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds ReconAD and runs every test with ctest.
-# Two builds: the default one (real CUDA when nvcc is present: every kernel
-# must compile; tests that need a GPU skip and say so) and the SIM build,
-# where the CUDA kernels run on the SIMT emulator against the CPU.
+# Three builds: the default one (real CUDA when nvcc is present: every kernel
+# must compile; tests that need a GPU skip and say so), the SIM build, where
+# the CUDA kernels run on the SIMT emulator against the CPU, and an
+# ASan + UBSan build of the SIM tests; then each fuzzer runs for seconds.
 set -uo pipefail
 cd "$(dirname "$0")"
 source scripts/common.sh
-recon_install_deps || { echo "test.sh: installing dependencies failed"; exit 1; }
+recon_install_deps "${RECON_TEST_PACKAGES[@]}" || { echo "test.sh: installing dependencies failed"; exit 1; }
 
 status=0
 summary=()
@@ -32,6 +33,11 @@ run_suite() {
 passed=0 failed=0 skipped=0
 run_suite default build/default
 run_suite sim build/sim -DRECON_CUDA=SIM -DRECON_BUILD_BENCH=OFF -DRECON_BUILD_APPS=OFF
+# ASan + UBSan over the CPU and SIM tests, then each fuzzer for a few seconds.
+scripts/sanitize.sh build/asan || status=1
+summary+=("asan+ubsan: $(grep -E 'tests passed' build/asan/ctest.log 2>/dev/null | tail -1 || true)")
+scripts/fuzz.sh build/fuzz || status=1
+summary+=("fuzz: $(grep -c ': ok' build/fuzz/fuzz.log 2>/dev/null) of 6 fuzzers clean")
 
 echo "== summary"
 printf '  %s\n' "${summary[@]}"

@@ -80,7 +80,9 @@ IdxArray read_idx(const fs::path& path) {
   for (int d = 0; d < ndim; ++d) {
     uint32_t n = be32(bytes.data() + 4 + 4 * d);
     a.dims.push_back(n);
-    count *= n;
+    // Four 32-bit sizes can overflow a 64-bit count (and wrap to a small one).
+    RECON_CHECK(!__builtin_mul_overflow(count, (size_t)n, &count),
+                "idx " << name << ": the header's sizes multiply past 2^64 bytes: corrupt header");
   }
   size_t have = bytes.size() - header;
   RECON_CHECK(have >= count, "idx " << name << ": truncated: the header promises " << count

@@ -33,6 +33,58 @@ namespace recon::data {
 // ITU-R BT.601 luma weights for RGB -> gray, in thousandths: integer
 // weights summing to 1000 keep a neutral pixel (r = g = b) exact.
 static constexpr int kLumaR = 299, kLumaG = 587, kLumaB = 114, kLumaSum = 1000;
+// Images above 2^26 pixels (8192 x 8192) are refused before decoding: a
+// header of a few bytes could otherwise ask for gigabytes.
+static constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+
+// stb_image 2.27 (Debian 12's libstb-dev) writes past its Huffman tables
+// when a JPEG DHT segment declares more than 256 codes (found by
+// fuzz/fuzz_image; stb 2.28 refuses such tables). This walks the JPEG's
+// markers the way stb reads them -- segments skipped by their length, DHT
+// tables by their code counts, padding and scan data up to the next marker
+// other than stuffing (FF 00) or a restart -- and reports whether every
+// Huffman table it meets holds at most 256 codes. Where stb would stop, the
+// walk goes on, so it checks at least every table stb would build; bytes
+// that are not a JPEG pass.
+static bool jpeg_huffman_tables_ok(const uint8_t* b, size_t n) {
+  constexpr unsigned kMaxHuffmanCodes = 256;
+  if (n < 2 || b[0] != 0xFF || b[1] != 0xD8) return true;
+  size_t pos = 2;
+  auto get8 = [&]() -> unsigned { return pos < n ? b[pos++] : 0u; };  // stb reads 0 past the end
+  auto get16 = [&]() -> unsigned { unsigned hi = get8(); return hi << 8 | get8(); };
+  auto skip = [&](size_t k) { pos = k < n - pos ? pos + k : n; };
+  bool in_scan = false;
+  while (pos < n) {
+    // Entropy-coded data, or padding where a marker was expected (which stb
+    // skips before the frame header and refuses after it: walking on there
+    // only checks more).
+    if (b[pos++] != 0xFF) continue;
+    while (pos < n && b[pos] == 0xFF) ++pos;  // fill bytes
+    if (pos >= n) return true;
+    const unsigned m = b[pos++];
+    if (in_scan && (m == 0x00 || (m >= 0xD0 && m <= 0xD7))) continue;  // stuffing, restart
+    in_scan = false;
+    if (m == 0xD9) return true;  // end of image
+    if (m == 0xC4) {             // DHT: tables of (class/id, 16 counts, values)
+      int left = (int)get16() - 2;
+      while (left > 0) {
+        const unsigned q = get8();
+        if ((q >> 4) > 1 || (q & 15) > 3) return true;  // stb refuses the header
+        unsigned codes = 0;
+        for (int i = 0; i < 16; ++i) codes += get8();
+        if (codes > kMaxHuffmanCodes) return false;
+        skip(codes);
+        left -= 17 + (int)codes;
+      }
+      continue;
+    }
+    const unsigned len = get16();
+    if (len < 2) return true;  // stb refuses the segment
+    skip(len - 2);
+    if (m == 0xDA) in_scan = true;  // start of scan: entropy-coded data follow
+  }
+  return true;
+}
 
 static std::vector<uint8_t> read_file_bytes(const fs::path& path) {
   std::error_code ec;
@@ -50,21 +102,26 @@ Image decode_image(const uint8_t* bytes, size_t n, int channels, const std::stri
               "image " << name << ": channels must be 0 (as stored), 1 or 3, got " << channels);
   RECON_CHECK(n > 0, "image " << name << ": empty file");
   RECON_CHECK(n <= (size_t)INT32_MAX, "image " << name << ": file too large (" << n << " bytes)");
+  RECON_CHECK(jpeg_huffman_tables_ok(bytes, n),
+              "image " << name << ": corrupt JPEG: a Huffman table (DHT) declares more than 256 codes");
   int w = 0, h = 0, stored = 0;
   if (!stbi_info_from_memory(bytes, (int)n, &w, &h, &stored))
     RECON_FAIL("image " << name << ": cannot decode (" << stbi_failure_reason()
                         << "); not a valid PNG, JPEG, BMP or TGA file");
+  RECON_CHECK((int64_t)w * h <= kMaxImagePixels, "image " << name << ": " << w << " x " << h << " pixels exceeds the "
+                                                           << kMaxImagePixels << "-pixel limit");
   // Gray (+alpha) stays one channel; colour (+alpha) becomes RGB.
   int out_c = channels != 0 ? channels : (stored <= 2 ? 1 : 3);
   // stb converts to the requested count itself; for gray output we take RGB
   // and apply our luma weights so that conversion is the same everywhere.
   int req = (out_c == 1 && stored >= 3) ? 3 : out_c;
   bool is16 = stbi_is_16_bit_from_memory(bytes, (int)n) != 0;
-  Image img(out_c, h, w);
-  size_t plane = img.plane();
+  Image img;  // allocated once the data decoded (a lying header costs nothing)
   // Code value v of a B-bit file -> v / (2^B - 1), divided (not multiplied by
   // the reciprocal) so that 8-bit values equal v / 255.f everywhere.
   auto fill = [&](auto* data, float max_code) {
+    img = Image(out_c, h, w);
+    const size_t plane = img.plane();
     if (out_c == req) {
       for (size_t p = 0; p < plane; ++p)
         for (int c = 0; c < out_c; ++c) img.pixels[c * plane + p] = (float)data[p * req + c] / max_code;

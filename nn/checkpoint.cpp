@@ -2,6 +2,8 @@
 // one safetensors file, the configuration as a JSON metadata string.
 #include "nn/checkpoint.hpp"
 
+#include <iostream>
+
 #include "nn/module.hpp"
 #include "nn/optim.hpp"
 #include "runtime/error.hpp"
@@ -21,7 +23,7 @@ void save_checkpoint(const std::string& path, const StateDict& model, const Stat
               "save_checkpoint: " << path << ": optimizer state given without its optimizer type");
   Metadata meta;
   for (const auto& [k, v] : extra) {
-    RECON_CHECK(k != "format" && k != "config" && k != "optimizer",
+    RECON_CHECK(k != "format" && k != "config" && k != "optimizer" && k != kDataCrc32Key,
                 "save_checkpoint: metadata key \"" << k << "\" is reserved");
     meta[k] = v;
   }
@@ -31,7 +33,16 @@ void save_checkpoint(const std::string& path, const StateDict& model, const Stat
   StateDict all;
   for (const auto& [name, t] : model) all.insert(kModelPrefix + name, t);
   for (const auto& [name, t] : optimizer) all.insert(kOptimPrefix + name, t);
-  save_safetensors(path, all, meta);
+  const std::string bytes = encode_safetensors(all, meta, /*checksum=*/true);
+  // Keep the file being replaced only when it is itself good: a damaged one
+  // would push out the good previous file.
+  bool current_good = false;
+  try {
+    read_checkpoint(path);
+    current_good = true;
+  } catch (const Error&) {
+  }
+  write_file_atomic(path, bytes, current_good ? previous_checkpoint_path(path) : "");
 }
 
 void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer, const Json& config,
@@ -71,8 +82,33 @@ Checkpoint read_checkpoint(const std::string& path) {
   return ck;
 }
 
-Json load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer, bool strict) {
-  Checkpoint ck = read_checkpoint(path);
+std::string previous_checkpoint_path(const std::string& path) { return path + ".prev"; }
+
+LatestCheckpoint read_latest_good_checkpoint(const std::string& path) {
+  LatestCheckpoint out;
+  std::string newest_error;
+  try {
+    out.checkpoint = read_checkpoint(path);
+    out.used_path = path;
+    return out;
+  } catch (const Error& e) {
+    newest_error = e.what();
+  }
+  const std::string prev = previous_checkpoint_path(path);
+  try {
+    out.checkpoint = read_checkpoint(prev);
+  } catch (const Error& e) {
+    RECON_FAIL("no usable checkpoint: " << path << ": " << newest_error << "; previous " << prev << ": " << e.what());
+  }
+  out.used_path = prev;
+  out.warning = "checkpoint " + path + " is unusable (" + newest_error + "); using the previous good one, " + prev;
+  std::cerr << "warning: " << out.warning << "\n";
+  return out;
+}
+
+namespace {
+// Restores model (and optimizer) from a read checkpoint; `path` names it in errors.
+void apply_checkpoint(const Checkpoint& ck, const std::string& path, Module& model, Optimizer* optimizer, bool strict) {
   try {
     // Everything is checked before anything is copied: a failed load leaves
     // the model and the optimizer as they were.
@@ -88,7 +124,20 @@ Json load_checkpoint(const std::string& path, Module& model, Optimizer* optimize
   } catch (const Error& e) {
     RECON_FAIL("load_checkpoint: " << path << ": " << e.what());
   }
+}
+}  // namespace
+
+Json load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer, bool strict) {
+  Checkpoint ck = read_checkpoint(path);
+  apply_checkpoint(ck, path, model, optimizer, strict);
   return ck.config;
+}
+
+LatestCheckpoint load_latest_good_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
+                                             bool strict) {
+  LatestCheckpoint latest = read_latest_good_checkpoint(path);
+  apply_checkpoint(latest.checkpoint, latest.used_path, model, optimizer, strict);
+  return latest;
 }
 
 }  // namespace recon::nn

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <bit>
@@ -50,6 +51,27 @@ float half_to_float(uint16_t h) {
   return std::bit_cast<float>(bits);
 }
 
+// zlib's CRC-32 of `bytes`, in pieces that fit its uInt lengths.
+uint32_t crc32_of(std::string_view bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
+  size_t left = bytes.size();
+  constexpr size_t kPiece = 1u << 30;
+  while (left > 0) {
+    const size_t n = std::min(left, kPiece);
+    crc = crc32(crc, p, (uInt)n);
+    p += n;
+    left -= n;
+  }
+  return (uint32_t)crc;
+}
+
+std::string hex32(uint32_t v) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", v);
+  return buf;
+}
+
 float bf16_to_float(uint16_t h) { return std::bit_cast<float>((uint32_t)h << 16); }
 
 struct DTypeInfo {
@@ -83,15 +105,12 @@ struct Entry {
 
 // ---- writing ----------------------------------------------------------------------------
 
-std::string encode_safetensors(const StateDict& tensors, const Metadata& metadata) {
+std::string encode_safetensors(const StateDict& tensors, const Metadata& metadata, bool checksum) {
+  RECON_CHECK(!checksum || metadata.count(kDataCrc32Key) == 0,
+              "save_safetensors: metadata key \"" << kDataCrc32Key << "\" is reserved for the checksum");
   std::vector<std::vector<float>> host;
   host.reserve(tensors.size());
-  Json header = Json::object();
-  if (!metadata.empty()) {
-    Json meta = Json::object();
-    for (const auto& [k, v] : metadata) meta.set(k, Json(v));
-    header.set("__metadata__", std::move(meta));
-  }
+  Json entries = Json::object();
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     RECON_CHECK(name != "__metadata__", "save_safetensors: \"__metadata__\" is reserved and cannot name a tensor");
@@ -106,32 +125,58 @@ std::string encode_safetensors(const StateDict& tensors, const Metadata& metadat
     info.set("dtype", "F32");
     info.set("shape", std::move(shape));
     info.set("data_offsets", Json::array({Json((int64_t)offset), Json((int64_t)(offset + bytes))}));
-    header.set(name, std::move(info));
+    entries.set(name, std::move(info));
     offset += bytes;
   }
+  std::string data;
+  data.reserve(offset);
+  for (const auto& v : host) data.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+  Json header = Json::object();
+  if (!metadata.empty() || checksum) {
+    Json meta = Json::object();
+    for (const auto& [k, v] : metadata) meta.set(k, Json(v));
+    if (checksum) meta.set(kDataCrc32Key, Json(hex32(crc32_of(data))));
+    header.set("__metadata__", std::move(meta));
+  }
+  for (auto& [name, info] : entries.as_object()) header.set(name, std::move(info));
   std::string json = header.dump();
   json.append((kAlign - (8 + json.size()) % kAlign) % kAlign, ' ');
   std::string out;
-  out.reserve(8 + json.size() + offset);
+  out.reserve(8 + json.size() + data.size());
   uint64_t n = json.size();
   out.append(reinterpret_cast<const char*>(&n), 8);
   out += json;
-  for (const auto& v : host) out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+  out += data;
   return out;
 }
 
-void write_file_atomic(const std::string& path, std::string_view bytes) {
+void write_file_atomic(const std::string& path, std::string_view bytes, const std::string& keep_previous) {
   const std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");
-  RECON_CHECK(f != nullptr, "cannot open " << tmp << " for writing: " << std::strerror(errno));
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  ok = ok && std::fflush(f) == 0;
-  ok = ok && ::fsync(fileno(f)) == 0;
-  int err = errno;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) {
+  RECON_CHECK(f != nullptr, "cannot write " << path << ": cannot open " << tmp << ": " << std::strerror(errno));
+  // The first error wins: later calls on a failed stream may set another errno.
+  int err = 0;
+  if (std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) err = errno ? errno : EIO;
+  if (!err && std::fflush(f) != 0) err = errno;
+  if (!err && ::fsync(fileno(f)) != 0) err = errno;
+  if (std::fclose(f) != 0 && !err) err = errno;
+  if (err) {
     std::remove(tmp.c_str());
-    RECON_FAIL("cannot write " << tmp << ": " << std::strerror(err));
+    RECON_FAIL("cannot write " << path << " (writing " << tmp << "): " << std::strerror(err) << "; " << path
+                               << " was left as it was");
+  }
+  if (!keep_previous.empty() && ::access(path.c_str(), F_OK) == 0) {
+    // link + rename: `keep_previous` is at every moment either its old
+    // version or the complete file now at `path`.
+    const std::string prev_tmp = keep_previous + ".tmp";
+    std::remove(prev_tmp.c_str());
+    if (::link(path.c_str(), prev_tmp.c_str()) != 0 || std::rename(prev_tmp.c_str(), keep_previous.c_str()) != 0) {
+      err = errno;
+      std::remove(prev_tmp.c_str());
+      std::remove(tmp.c_str());
+      RECON_FAIL("cannot write " << path << ": cannot keep the previous version as " << keep_previous << ": "
+                                 << std::strerror(err));
+    }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     err = errno;
@@ -148,8 +193,8 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   }
 }
 
-void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata) {
-  write_file_atomic(path, encode_safetensors(tensors, metadata));
+void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata, bool checksum) {
+  write_file_atomic(path, encode_safetensors(tensors, metadata, checksum));
 }
 
 // ---- reading ----------------------------------------------------------------------------
@@ -246,6 +291,13 @@ SafetensorsContents decode_safetensors(std::string_view bytes, const std::string
     prev = &c;
     ST_CHECK(c.begin >= p.end, "tensors \"" << p.name << "\" [" << p.begin << ", " << p.end << ") and \"" << c.name
                                             << "\" [" << c.begin << ", " << c.end << ") overlap");
+  }
+
+  // After the structure checks, so that a truncated file is called truncated.
+  if (auto it = out.metadata.find(kDataCrc32Key); it != out.metadata.end()) {
+    const std::string got = hex32(crc32_of(data));
+    ST_CHECK(got == it->second, "corrupted data: the CRC-32 of the " << data.size() << " data bytes is " << got
+                                    << ", the header records " << it->second << " (bit flips or a partial overwrite)");
   }
 
   for (const Entry& e : entries) {

@@ -5,6 +5,12 @@
 RECON_PACKAGES=(build-essential cmake ninja-build ccache pkg-config
   libopenblas-dev libopenblas-openmp-dev libstb-dev doctest-dev zlib1g-dev libboost-context-dev
   python3 python3-numpy dataset-fashion-mnist)
+# test.sh only: test_eval_apps_e2e renders recon_eval's report.html in
+# headless Chromium (about 20 s to install from a warm apt cache).
+RECON_TEST_PACKAGES=(chromium)
+# test.sh only: scripts/fuzz.sh builds fuzz/ with clang and libFuzzer (whose
+# runtime is in libclang-rt-14-dev, not a dependency of clang).
+RECON_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 recon_install_deps() {
   local missing=()

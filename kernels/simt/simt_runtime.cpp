@@ -69,6 +69,11 @@ bool is_device(const void* p) { return inside_device(p, 0); }
 
 cudaError_t device_alloc(void** ptr, size_t bytes) {
   if (!ptr) return record(cudaErrorInvalidValue);
+  // The emulated device has the host's physical memory (cudaMemGetInfo's
+  // total): a larger request fails as on a GPU, without asking the host
+  // allocator (which under AddressSanitizer aborts on absurd sizes).
+  const size_t total = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+  if (bytes > total) return record(cudaErrorMemoryAllocation);
   const size_t rounded = (bytes + kDeviceAlignment - 1) / kDeviceAlignment * kDeviceAlignment;
   void* p = ::operator new(rounded == 0 ? kDeviceAlignment : rounded, std::align_val_t(kDeviceAlignment),
                            std::nothrow);

@@ -34,9 +34,39 @@
 #include "kernels/simt/simt_internal.hpp"
 #include "runtime/error.hpp"
 
+// AddressSanitizer must be told about every switch between the OS thread's
+// stack and a fiber's, or it takes fiber frames for overflows of the thread's
+// stack (false stack-buffer reports, wrong unpoisoning on throw).
+#if defined(__SANITIZE_ADDRESS__)
+#define RECON_SIMT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RECON_SIMT_ASAN 1
+#endif
+#endif
+#ifdef RECON_SIMT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 namespace recon::simt {
 
 namespace {
+
+// Before a switch: the destination stack is [bottom, bottom + size); a null
+// `fake_stack` means the current fiber ends with this switch.
+inline void asan_start_switch([[maybe_unused]] void** fake_stack, [[maybe_unused]] const void* bottom,
+                              [[maybe_unused]] size_t size) {
+#ifdef RECON_SIMT_ASAN
+  __sanitizer_start_switch_fiber(fake_stack, bottom, size);
+#endif
+}
+// After a switch, on the new stack: reports the stack that was left.
+inline void asan_finish_switch([[maybe_unused]] void* fake_stack, [[maybe_unused]] const void** old_bottom,
+                               [[maybe_unused]] size_t* old_size) {
+#ifdef RECON_SIMT_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack, old_bottom, old_size);
+#endif
+}
 
 namespace ctx = boost::context;
 
@@ -90,9 +120,17 @@ class StackPool {
 };
 thread_local StackPool t_stack_pool;
 
-// boost::context's StackAllocator concept over the OS thread's pool.
+// boost::context's StackAllocator concept over the OS thread's pool; tells
+// the owner where the stack lies (for ASan's fiber annotations).
 struct PooledStack {
-  ctx::stack_context allocate() { return t_stack_pool.allocate(); }
+  const void** bottom;
+  size_t* size;
+  ctx::stack_context allocate() {
+    ctx::stack_context sc = t_stack_pool.allocate();
+    *bottom = static_cast<char*>(sc.sp) - sc.size;
+    *size = sc.size;
+    return sc;
+  }
   void deallocate(ctx::stack_context& sc) noexcept { t_stack_pool.deallocate(sc); }
 };
 
@@ -111,6 +149,12 @@ struct WarpWait {
 struct Thread {
   ctx::fiber fiber;  // the suspended thread, held by the scheduler
   ctx::fiber sched;  // the scheduler, held by the running thread
+  // For ASan's fiber annotations: this fiber's stack and the scheduler's.
+  const void* stack_bottom = nullptr;
+  size_t stack_size = 0;
+  const void* sched_bottom = nullptr;
+  size_t sched_size = 0;
+  void* fake_stack = nullptr;
   uint3 idx{0, 0, 0};
   int linear = 0;
   State state = State::kReady;
@@ -232,7 +276,15 @@ std::string whereabouts(const Block& b, const Thread& t) {
 
 // ---- fiber switching --------------------------------------------------------------------
 // The running thread gives control back to the scheduler until it is resumed.
-void suspend(Thread& t) { t.sched = std::move(t.sched).resume(); }
+void suspend(Thread& t) {
+  asan_start_switch(&t.fake_stack, t.sched_bottom, t.sched_size);
+  // Also when the resume throws forced_unwind (the scheduler unwinds us).
+  struct Finish {
+    Thread& t;
+    ~Finish() { asan_finish_switch(t.fake_stack, nullptr, nullptr); }
+  } finish{t};
+  t.sched = std::move(t.sched).resume();
+}
 
 // A failure found by the running thread: the block stops, and this thread is
 // never resumed (the scheduler unwinds its stack).
@@ -348,13 +400,24 @@ void resume(Block& b, Thread& t) {
   t_thread = &t;
   t_thread_idx = t.idx;
   if (!t.fiber) {
-    t.fiber = ctx::fiber(std::allocator_arg, PooledStack{}, [&b, &t](ctx::fiber&& sched) {
+    t.fiber = ctx::fiber(std::allocator_arg, PooledStack{&t.stack_bottom, &t.stack_size},
+                         [&b, &t](ctx::fiber&& sched) {
+      asan_finish_switch(nullptr, &t.sched_bottom, &t.sched_size);
       t.sched = std::move(sched);
-      thread_body(b, t);
+      try {
+        thread_body(b, t);
+      } catch (...) {  // forced_unwind: the last switch away from this fiber
+        asan_start_switch(nullptr, t.sched_bottom, t.sched_size);
+        throw;
+      }
+      asan_start_switch(nullptr, t.sched_bottom, t.sched_size);
       return std::move(t.sched);
     });
   }
+  void* fake_stack = nullptr;
+  asan_start_switch(&fake_stack, t.stack_bottom, t.stack_size);
   t.fiber = std::move(t.fiber).resume();
+  asan_finish_switch(fake_stack, nullptr, nullptr);
   t_thread = nullptr;
 }
 
@@ -394,7 +457,11 @@ std::string deadlock_message(const Block& b) {
 void abandon(Block& b) {
   for (Thread& t : b.threads) {
     t_thread = &t;
+    if (!t.fiber) continue;
+    void* fake_stack = nullptr;
+    asan_start_switch(&fake_stack, t.stack_bottom, t.stack_size);
     t.fiber = ctx::fiber();  // ~fiber unwinds the suspended stack
+    asan_finish_switch(fake_stack, nullptr, nullptr);
   }
   t_thread = nullptr;
 }
