@@ -103,15 +103,17 @@ Batch Batch::to(Device device) const {
   return b;
 }
 
-Batch assemble(std::vector<Sample>& samples, const std::vector<size_t>& indices, bool with_masks) {
+Batch assemble(std::vector<Sample>& samples, const std::vector<size_t>& indices, bool with_masks, bool pinned) {
   RECON_CHECK(!samples.empty(), "loader: empty batch");
   const Image& first = samples[0].image;
   const std::string first_source = samples[0].source;  // sources are moved out below
   const int64_t n = (int64_t)samples.size(), c = first.channels, h = first.height, w = first.width;
   Batch b;
-  b.images = Tensor::empty({n, c, h, w});
-  b.labels = Tensor::empty({n});
-  if (with_masks) b.masks = Tensor::empty({n, 1, h, w});
+  // Page-locked when the batch goes to the GPU: its copy then runs async.
+  auto host = [pinned](const Shape& shape) { return pinned ? Tensor::empty_pinned(shape) : Tensor::empty(shape); };
+  b.images = host({n, c, h, w});
+  b.labels = host({n});
+  if (with_masks) b.masks = host({n, 1, h, w});
   const size_t chw = (size_t)(c * h * w), hw = (size_t)(h * w);
   for (int64_t i = 0; i < n; ++i) {
     Sample& s = samples[i];
@@ -186,7 +188,7 @@ Batch DataLoader::build(int64_t b) {
       opt_.transform(samples[j], gen);
     }
   });
-  return assemble(samples, indices, dataset_->has_masks());
+  return assemble(samples, indices, dataset_->has_masks(), opt_.device.is_cuda());
 }
 
 void DataLoader::produce() {

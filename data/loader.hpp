@@ -6,9 +6,9 @@
 // on thread timing: sample j of an epoch gets its own Generator keyed by
 // (seed, epoch, j).
 //
-// Batches are produced on the host; next() moves them to opt.device with
-// Tensor::to. (When the runtime gains pinned host storage, assemble() will
-// allocate there and next() will issue the copy asynchronously.)
+// Batches are produced on the host, in page-locked memory when opt.device
+// is a GPU; next() moves them there with Tensor::to, an asynchronous copy on
+// the runtime stream (nothing waits for it on the host).
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -130,6 +130,8 @@ class DataLoader {
 
 // A (C, H, W) batch of samples decoded and stacked; throws, naming the
 // offending source, when shapes differ or masks are missing.
-Batch assemble(std::vector<Sample>& samples, const std::vector<size_t>& indices, bool with_masks);
+// pinned: build the host tensors in page-locked memory (batches bound for the GPU).
+Batch assemble(std::vector<Sample>& samples, const std::vector<size_t>& indices, bool with_masks,
+               bool pinned = false);
 
 }  // namespace recon::data

@@ -213,20 +213,27 @@ bool tf32_enabled() { return ctx().tf32; }
 
 // ---- pinned host memory ---------------------------------------------------------------------------
 
-PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
-  cudaError_t err = cudaMallocHost(&data_, bytes);
+void* pinned_alloc(size_t bytes) {
+  void* p = nullptr;
+  cudaError_t err = cudaMallocHost(&p, bytes);
   if (err == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
-    data_ = nullptr;
-    RECON_FAIL("PinnedBuffer: could not allocate " << bytes << " bytes of page-locked host memory");
+    RECON_FAIL("could not allocate " << bytes << " bytes of page-locked host memory");
   }
   RECON_CUDA_CHECK(err);
+  return p;
 }
+
+void pinned_free(void* p) noexcept {
+  cudaError_t err = cudaFreeHost(p);
+  if (err != cudaSuccess) std::fprintf(stderr, "recon: cudaFreeHost failed: %s\n", cudaGetErrorString(err));
+}
+
+PinnedBuffer::PinnedBuffer(size_t bytes) : data_(pinned_alloc(bytes)), bytes_(bytes) {}
 
 void PinnedBuffer::release() noexcept {
   if (!data_) return;
-  cudaError_t err = cudaFreeHost(data_);
-  if (err != cudaSuccess) std::fprintf(stderr, "recon: cudaFreeHost failed: %s\n", cudaGetErrorString(err));
+  pinned_free(data_);
   data_ = nullptr;
   bytes_ = 0;
 }

@@ -21,6 +21,10 @@ void copy_h2d(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);
 void copy_d2d(void* dst, const void* src, size_t bytes);
 void memset_zero(void* dst, size_t bytes);
+// Page-locked host memory (cudaMallocHost), so host->device copies run
+// asynchronously; pinned_alloc throws naming the size, pinned_free never throws.
+void* pinned_alloc(size_t bytes);
+void pinned_free(void* p) noexcept;
 // Waits for all work on the runtime stream.
 void synchronize();
 // The runtime stream as an opaque handle (cudaStream_t).

@@ -33,10 +33,29 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   counter(device_) += bytes_;
 }
 
+Storage Storage::pinned_host(size_t bytes) {
+#if defined(RECON_WITH_CUDA)
+  Storage s;
+  s.device_ = Device::cpu();
+  s.bytes_ = bytes;
+  if (bytes == 0) return s;
+  s.data_ = cuda::pinned_alloc(bytes);
+  s.pinned_ = true;
+  counter(s.device_) += bytes;
+  return s;
+#else
+  return Storage(bytes, Device::cpu());
+#endif
+}
+
 void Storage::release() noexcept {
   if (!data_) return;
   counter(device_) -= bytes_;
-  if (device_.is_cpu()) {
+  if (pinned_) {
+#if defined(RECON_WITH_CUDA)
+    cuda::pinned_free(data_);
+#endif
+  } else if (device_.is_cpu()) {
     std::free(data_);
   } else {
 #if defined(RECON_WITH_CUDA)
@@ -49,7 +68,10 @@ void Storage::release() noexcept {
 Storage::~Storage() { release(); }
 
 Storage::Storage(Storage&& o) noexcept
-    : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)), device_(o.device_) {}
+    : data_(std::exchange(o.data_, nullptr)),
+      bytes_(std::exchange(o.bytes_, 0)),
+      device_(o.device_),
+      pinned_(std::exchange(o.pinned_, false)) {}
 
 Storage& Storage::operator=(Storage&& o) noexcept {
   if (this != &o) {
@@ -57,6 +79,7 @@ Storage& Storage::operator=(Storage&& o) noexcept {
     data_ = std::exchange(o.data_, nullptr);
     bytes_ = std::exchange(o.bytes_, 0);
     device_ = o.device_;
+    pinned_ = std::exchange(o.pinned_, false);
   }
   return *this;
 }

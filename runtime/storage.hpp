@@ -14,6 +14,9 @@ class Storage {
 
   Storage() = default;
   Storage(size_t bytes, Device device);
+  // Page-locked host memory (CPU device) in a build with CUDA, so copies to
+  // the GPU run asynchronously; ordinary host memory otherwise.
+  static Storage pinned_host(size_t bytes);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -23,12 +26,14 @@ class Storage {
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
 
  private:
   void release() noexcept;
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_{};
+  bool pinned_ = false;
 };
 
 // Bytes currently held by live CPU / CUDA storages (for tests and reports).

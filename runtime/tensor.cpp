@@ -58,6 +58,12 @@ Tensor Tensor::empty(const Shape& shape, Device device) {
   return make_view(storage, shape, contiguous_strides(shape), 0);
 }
 
+Tensor Tensor::empty_pinned(const Shape& shape) {
+  for (int64_t d : shape) RECON_CHECK(d >= 0, "Tensor::empty_pinned: negative size in shape " << shape_str(shape));
+  auto storage = std::make_shared<Storage>(Storage::pinned_host((size_t)shape_numel(shape) * sizeof(float)));
+  return make_view(storage, shape, contiguous_strides(shape), 0);
+}
+
 Tensor Tensor::zeros(const Shape& shape, Device device) { return full(shape, 0.f, device); }
 Tensor Tensor::ones(const Shape& shape, Device device) { return full(shape, 1.f, device); }
 
@@ -133,6 +139,7 @@ int64_t Tensor::dim() const { return (int64_t)shape().size(); }
 int64_t Tensor::numel() const { return shape_numel(shape()); }
 int64_t Tensor::offset() const { return checked(impl_).offset; }
 Device Tensor::device() const { return checked(impl_).storage->device(); }
+bool Tensor::is_pinned() const { return checked(impl_).storage->pinned(); }
 
 int64_t Tensor::size(int64_t d) const {
   int64_t r = dim();

@@ -31,6 +31,10 @@ class Tensor {
 
   // ---- factories -----------------------------------------------------------
   static Tensor empty(const Shape& shape, Device device = Device::cpu());
+  // A host tensor in page-locked memory (with CUDA; ordinary memory without),
+  // whose to(cuda) copy runs asynchronously: the loader's batches.
+  static Tensor empty_pinned(const Shape& shape);
+  bool is_pinned() const;
   static Tensor zeros(const Shape& shape, Device device = Device::cpu());
   static Tensor ones(const Shape& shape, Device device = Device::cpu());
   static Tensor full(const Shape& shape, float value, Device device = Device::cpu());

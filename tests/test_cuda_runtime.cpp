@@ -45,3 +45,13 @@ TEST_CASE("mixed devices are rejected by name" * test::needs_cuda()) {
   Tensor a = Tensor::ones({2, 2}), b = Tensor::ones({2, 2}, Device::cuda());
   CHECK_THROWS_WITH_AS(add(a, b), doctest::Contains("add: tensors on different devices (cpu and cuda:0)"), Error);
 }
+
+TEST_CASE("pinned host tensors copy to the device and back" * test::needs_cuda()) {
+  Tensor p = Tensor::empty_pinned({3, 4});
+  CHECK(p.device().is_cpu());
+  CHECK(p.is_pinned());
+  CHECK_FALSE(Tensor::empty({3, 4}).is_pinned());
+  for (int i = 0; i < 12; ++i) p.data()[i] = (float)i * 0.5f;
+  Tensor d = p.to(Device::cuda());
+  CHECK(d.to_vector() == p.to_vector());
+}
