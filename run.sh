@@ -7,6 +7,6 @@ cd "$(dirname "$0")"
 source scripts/common.sh
 recon_install_deps
 recon_build build/default
-APP=build/default/apps/train_ae
+APP=build/default/apps/train_twostage
 echo "== running $APP $*"
 exec "$APP" "$@"

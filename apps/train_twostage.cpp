@@ -1,0 +1,999 @@
+// train_twostage: method 2 end to end (DESIGN.md), the project's main app.
+//   Stage 1: RotNet (encoder E + rotation head) on the four rotations of
+//            every normal training image, cross-entropy; rotation accuracy on
+//            the held-out normals after each epoch.
+//   Stage 2: E frozen, a decoder D learns x_hat = D(E(x)) with
+//            MSE + lambda (1 - SSIM).
+//   Stage 3: the refiner sees (x, x_hat) and outputs x_tilde through a
+//            variational bottleneck; loss = per-image SSE + beta KL. Reports
+//            its rate (KL nats per image) and the held-out MSE of x_hat and
+//            x_tilde.
+//   Scoring: the multi-view scorer (mse, ssim, feature with phi = E's pooled
+//            features, plus the RotNet rotation score as an extra view),
+//            calibrated on held-out normals only; the image AUROC of every
+//            view and of the fused score, for x_hat and for x_tilde; pixel
+//            AUROC and AUPRO when the test set has masks.
+// A checkpoint (atomic) after every epoch and on Ctrl-C holds every stage's
+// weights, the running stage's optimizer, the stage/epoch/step counters and
+// the refiner's noise generator, so --resume continues bitwise-identically
+// (the loader's order depends only on (seed, epoch)). run.json holds the
+// configuration, the metrics and the timings.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "apps/anomaly_data.hpp"
+#include "apps/cli.hpp"
+#include "data/loader.hpp"
+#include "eval/metrics.hpp"
+#include "models/difficulty.hpp"
+#include "models/multiview.hpp"
+#include "models/refiner.hpp"
+#include "models/rotnet.hpp"
+#include "models/twostage.hpp"
+#include "nn/checkpoint.hpp"
+#include "nn/optim.hpp"
+#include "runtime/autograd.hpp"
+#include "runtime/error.hpp"
+#include "runtime/ops.hpp"
+#include "runtime/profile.hpp"
+
+using namespace recon;
+namespace fs = std::filesystem;
+using models::DifficultyMeasure;
+using models::Normalization;
+
+namespace {
+
+constexpr int kExitInterrupted = 130;  // 128 + SIGINT, what a shell reports for Ctrl-C
+constexpr const char* kViewRotation = "rotation";
+const char* const kStageNames[4] = {"", "rotnet", "decoder", "refiner"};
+
+// Set by SIGINT (and by --stop-after-steps, which takes the same path); the
+// training loops look at it after every step. A second Ctrl-C exits at once.
+volatile std::sig_atomic_t g_interrupt = 0;
+extern "C" void on_sigint(int) {
+  if (g_interrupt) std::_Exit(kExitInterrupted);
+  g_interrupt = 1;
+}
+
+struct Config {
+  apps::DataSpec data;
+  int normal_class = 0;
+  bool all_classes = false;
+  // Epochs per stage and widths, chosen on held-out normals within the time
+  // budget of the default run (results/fashion_mnist_twostage.md): the held-out
+  // rotation accuracy peaks at epoch 3; the decoder's held-out loss still falls
+  // slowly after 4; the refiner's rate settles in 2.
+  int epochs_rotnet = 3;
+  int epochs_decoder = 4;
+  int epochs_refiner = 2;
+  int batch_size = 64;
+  float lr_rotnet = 1e-3f;
+  float lr_decoder = 1e-3f;
+  float lr_refiner = 1e-3f;
+  float ssim_weight = 1.f;  // lambda of stage 2
+  float beta = 0.01f;       // stage 3 KL weight, per-image SSE scale (models/refiner.hpp)
+  int width = 16;           // RotNet stem channels: 28x28 -> features (64, 7, 7)
+  int max_width = 64;       // RotNet channel cap
+  int target_size = 8;      // RotNet stride-2 stages until max(H, W) <= this
+  int refiner_width = 32;
+  int latent_channels = 4;
+  std::string difficulty = "entropy";
+  std::string normalization = "residual";
+  uint64_t seed = 0;
+  std::string device = "auto";
+  std::string out = "runs/train_twostage";
+  std::string stages = "1,2,3";
+  bool resume = false;
+  bool no_score = false;     // train only (hyperparameter sweeps read the held-out numbers)
+  int stop_after = 0;        // tests: stop after this many epochs (all stages) of this invocation
+  int stop_after_steps = 0;  // tests: act as if Ctrl-C came after this many steps
+};
+
+int stage_epochs(const Config& c, int s) {
+  return s == 1 ? c.epochs_rotnet : s == 2 ? c.epochs_decoder : c.epochs_refiner;
+}
+float stage_lr(const Config& c, int s) { return s == 1 ? c.lr_rotnet : s == 2 ? c.lr_decoder : c.lr_refiner; }
+
+nn::Json config_json(const Config& c) {
+  nn::Json j = nn::Json::object();
+  j.set("dataset", nn::Json(c.data.kind));
+  j.set("data", nn::Json(c.data.path));
+  j.set("category", nn::Json(c.data.category));
+  j.set("normal_dir", nn::Json(c.data.normal_dir));
+  j.set("abnormal_dir", nn::Json(c.data.abnormal_dir));
+  j.set("mask_dir", nn::Json(c.data.mask_dir));
+  j.set("image_size", nn::Json(c.data.image_size));
+  j.set("calibration_fraction", nn::Json(c.data.calibration_fraction));
+  j.set("test_fraction", nn::Json(c.data.test_fraction));
+  j.set("normal_class", nn::Json(c.normal_class));
+  j.set("all_classes", nn::Json(c.all_classes));
+  j.set("epochs_rotnet", nn::Json(c.epochs_rotnet));
+  j.set("epochs_decoder", nn::Json(c.epochs_decoder));
+  j.set("epochs_refiner", nn::Json(c.epochs_refiner));
+  j.set("batch_size", nn::Json(c.batch_size));
+  j.set("lr_rotnet", nn::Json((double)c.lr_rotnet));
+  j.set("lr_decoder", nn::Json((double)c.lr_decoder));
+  j.set("lr_refiner", nn::Json((double)c.lr_refiner));
+  j.set("ssim_weight", nn::Json((double)c.ssim_weight));
+  j.set("beta", nn::Json((double)c.beta));
+  j.set("width", nn::Json(c.width));
+  j.set("max_width", nn::Json(c.max_width));
+  j.set("target_size", nn::Json(c.target_size));
+  j.set("refiner_width", nn::Json(c.refiner_width));
+  j.set("latent_channels", nn::Json(c.latent_channels));
+  j.set("difficulty", nn::Json(c.difficulty));
+  j.set("normalization", nn::Json(c.normalization));
+  j.set("seed", nn::Json((uint64_t)c.seed));
+  j.set("device", nn::Json(c.device));
+  j.set("out", nn::Json(c.out));
+  j.set("stages", nn::Json(c.stages));
+  j.set("no_score", nn::Json(c.no_score));
+  return j;
+}
+
+// "1,2,3", "23", "3" -> which stages to train.
+std::array<bool, 4> parse_stages(const std::string& s) {
+  std::array<bool, 4> on{};
+  for (char ch : s) {
+    if (ch == ',' || ch == ' ') continue;
+    RECON_CHECK(ch >= '1' && ch <= '3', "--stages '" << s << "': expected stage numbers 1-3, e.g. 1,2,3 or 3");
+    on[ch - '0'] = true;
+  }
+  RECON_CHECK(on[1] || on[2] || on[3], "--stages '" << s << "' names no stage");
+  return on;
+}
+
+// ---- the model of all three stages ---------------------------------------------------
+
+// The RotNet (inside the two-stage AE, child "twostage.rotnet"), the decoder
+// ("twostage.decoder") and the refiner ("refiner") as one module, so that one
+// state_dict holds every stage. Each part draws its initial weights from its
+// own generator, so the initialisation never depends on which stages run.
+class Method2 : public nn::Module {
+ public:
+  Method2(const models::RotNetConfig& rc, const models::TwoStageConfig& tc, const models::RefinerConfig& fc,
+          uint64_t seed)
+      : noise_gen_(seed + 2) {
+    Generator rot_gen(seed), dec_gen(seed + 1);
+    rotnet = std::make_shared<models::RotNet>(rc, rot_gen);
+    ae = register_module("twostage", std::make_shared<models::TwoStageAE>(rotnet, tc, dec_gen));
+    // noise_gen_ draws the refiner's initial weights, then its bottleneck noise.
+    refiner = register_module("refiner", std::make_shared<models::Refiner>(fc, noise_gen_));
+  }
+  std::string type_name() const override { return "Method2"; }
+  Generator& noise_generator() { return noise_gen_; }
+
+  std::shared_ptr<models::RotNet> rotnet;
+  std::shared_ptr<models::TwoStageAE> ae;
+  std::shared_ptr<models::Refiner> refiner;
+
+ private:
+  Generator noise_gen_;  // initialised before the constructor body runs; outlives the refiner
+};
+
+// The checkpoint names of a stage's weights.
+const char* stage_prefix(int s) { return s == 1 ? "twostage.rotnet." : s == 2 ? "twostage.decoder." : "refiner."; }
+
+nn::NamedTensors stage_parameters(const Method2& m, int s) {
+  nn::NamedTensors out;
+  const std::string prefix = stage_prefix(s);
+  for (auto& [name, t] : m.named_parameters())
+    if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), t);
+  return out;
+}
+
+// Sets every module's mode and freezing for training stage s (0: scoring).
+void set_modes(Method2& m, int s) {
+  m.eval();
+  if (s == 1) {
+    m.rotnet->unfreeze();
+    m.rotnet->train();
+  } else {
+    m.rotnet->freeze();
+    if (s == 2) m.ae->train();  // the decoder; TwoStageAE keeps the RotNet in eval
+    if (s == 3) m.refiner->train();
+  }
+}
+
+// Where training stands: complete epochs per stage, and for the stage that
+// was running when the checkpoint was written, the steps already taken in
+// its next epoch (a Ctrl-C mid-epoch) and its optimizer.
+struct TrainState {
+  std::array<int, 4> epochs_done{};
+  int running_stage = 0;       // the stage whose optimizer the checkpoint holds (0: none)
+  int64_t steps_in_epoch = 0;  // of running_stage's epoch epochs_done[running_stage]
+  uint64_t noise_offset = 0;   // the refiner's noise generator
+};
+
+nn::Json state_json(const TrainState& st) {
+  nn::Json j = nn::Json::object();
+  nn::Json e = nn::Json::array();
+  for (int s = 1; s <= 3; ++s) e.push_back(nn::Json(st.epochs_done[s]));
+  j.set("epochs_done", std::move(e));
+  j.set("running_stage", nn::Json(st.running_stage));
+  j.set("steps_in_epoch", nn::Json(st.steps_in_epoch));
+  j.set("refiner_noise_offset", nn::Json((uint64_t)st.noise_offset));
+  return j;
+}
+
+TrainState state_from_json(const nn::Json& j) {
+  TrainState st;
+  const nn::Json::Array& e = j.at("epochs_done").as_array();
+  RECON_CHECK(e.size() == 3, "checkpoint: epochs_done must hold 3 numbers");
+  for (int s = 1; s <= 3; ++s) st.epochs_done[s] = (int)e[s - 1].as_int();
+  st.running_stage = (int)j.at("running_stage").as_int();
+  st.steps_in_epoch = j.at("steps_in_epoch").as_int();
+  st.noise_offset = (uint64_t)j.at("refiner_noise_offset").as_int();
+  return st;
+}
+
+// ---- one class: data, model, the three stages, scoring ---------------------------------
+
+struct Interrupted {};  // thrown to unwind after the checkpoint of a Ctrl-C was written
+struct StoppedForTest {};  // --stop-after reached (checkpoint written)
+
+struct StepResult {
+  Tensor loss;                                      // 0-d, with a tape
+  std::vector<std::pair<const char*, float>> extra;  // shown beside the loss
+};
+
+class ClassRun {
+ public:
+  ClassRun(const Config& cfg, Device device, std::string cls, fs::path out_dir, int* epochs_run, int64_t* steps_run)
+      : cfg_(cfg), device_(device), cls_(std::move(cls)), out_dir_(std::move(out_dir)), epochs_run_(epochs_run),
+        steps_run_(steps_run) {}
+
+  nn::Json run();
+
+ private:
+  void build();
+  void prepare_state();
+  void train_stage(int s);
+  StepResult step(int s, const Tensor& x);
+  nn::Json heldout(int s);
+  void save(const nn::Optimizer* opt, const nn::Json* calibration = nullptr);
+  nn::Json score();
+  data::LoaderOptions loader_options(int64_t batch, bool shuffle, uint64_t seed) const;
+
+  const Config& cfg_;
+  Device device_;
+  std::string cls_;
+  fs::path out_dir_;
+  int* epochs_run_;
+  int64_t* steps_run_;
+  std::string ckpt_;
+  apps::AnomalyData data_;
+  std::unique_ptr<Method2> m_;
+  TrainState st_;
+  std::array<bool, 4> train_on_{};
+  nn::Json model_json_ = nn::Json::object();
+  std::array<nn::Json, 4> log_{nn::Json::array(), nn::Json::array(), nn::Json::array(), nn::Json::array()};
+  std::array<double, 4> stage_secs_{};  // training and held-out time per stage, over every invocation
+};
+
+data::LoaderOptions ClassRun::loader_options(int64_t batch, bool shuffle, uint64_t seed) const {
+  data::LoaderOptions lo;
+  lo.batch_size = batch;
+  lo.shuffle = shuffle;
+  lo.seed = seed;
+  lo.device = device_;
+  lo.transform = data_.transform;
+  return lo;
+}
+
+void ClassRun::build() {
+  data_ = apps::load_anomaly_data(cfg_.data, cls_, cfg_.seed);
+  RECON_CHECK(data_.height == data_.width, "train_twostage: RotNet needs square images, got "
+                                               << data_.height << "x" << data_.width
+                                               << "; pass --image-size S to resize to S x S");
+  RECON_CHECK(data_.height >= 6, "train_twostage: images must be at least 6x6 for the SSIM term, got "
+                                     << data_.height << "x" << data_.width << " (use --image-size)");
+  RECON_CHECK(data_.split.calibration->size() >= 2,
+              "train_twostage: the calibration needs at least 2 held-out normals, got "
+                  << data_.split.calibration->size() << " (raise --calibration-fraction)");
+  std::printf("[%s] %s: train %zu normals, calibration %zu held-out normals, test %zu%s; images %dx%dx%d\n",
+              cls_.c_str(), data_.description.c_str(), data_.split.train->size(), data_.split.calibration->size(),
+              data_.split.test->size(), data_.has_masks ? " (with masks)" : "", data_.channels, data_.height,
+              data_.width);
+  models::RotNetConfig rc;
+  rc.channels = data_.channels;
+  rc.height = data_.height;
+  rc.width = data_.width;
+  rc.base_width = cfg_.width;
+  rc.max_width = cfg_.max_width;
+  rc.target_size = cfg_.target_size;
+  models::TwoStageConfig tc;
+  tc.ssim_weight = cfg_.ssim_weight;
+  models::RefinerConfig fc;
+  fc.channels = data_.channels;
+  fc.height = data_.height;
+  fc.width = data_.width;
+  fc.base_width = cfg_.refiner_width;
+  fc.latent_channels = cfg_.latent_channels;
+  fc.beta = cfg_.beta;
+  m_ = std::make_unique<Method2>(rc, tc, fc, cfg_.seed);
+  m_->to(device_);
+  model_json_.set("image", nn::Json::array({nn::Json(data_.channels), nn::Json(data_.height), nn::Json(data_.width)}));
+  model_json_.set("rotnet_feature_channels", nn::Json(m_->rotnet->feature_channels()));
+  model_json_.set("rotnet_feature_size",
+                  nn::Json::array({nn::Json(m_->rotnet->feature_size().h), nn::Json(m_->rotnet->feature_size().w)}));
+  model_json_.set("parameters_rotnet", nn::Json(m_->rotnet->num_parameters()));
+  model_json_.set("parameters_decoder", nn::Json(m_->ae->num_parameters() - m_->rotnet->num_parameters()));
+  model_json_.set("parameters_refiner", nn::Json(m_->refiner->num_parameters()));
+  std::printf("[%s] RotNet %lld parameters, features (%d, %d, %d); decoder %lld; refiner %lld (latent %d x %d x %d)\n",
+              cls_.c_str(), (long long)m_->rotnet->num_parameters(), m_->rotnet->feature_channels(),
+              m_->rotnet->feature_size().h, m_->rotnet->feature_size().w,
+              (long long)(m_->ae->num_parameters() - m_->rotnet->num_parameters()),
+              (long long)m_->refiner->num_parameters(), cfg_.latent_channels, (data_.height + 3) / 4,
+              (data_.width + 3) / 4);
+}
+
+// Decides where training starts: --resume continues from the checkpoint;
+// --stages without some stage takes that stage's weights from it; listed
+// stages train from their fresh initialisation.
+void ClassRun::prepare_state() {
+  train_on_ = parse_stages(cfg_.stages);
+  const bool all = train_on_[1] && train_on_[2] && train_on_[3];
+  const bool have = fs::exists(ckpt_);
+  if (cfg_.resume && have) {
+    nn::Checkpoint ck = nn::read_checkpoint(ckpt_);
+    m_->load_state_dict(ck.model);
+    st_ = state_from_json(ck.config.at("state"));
+    for (int s = 1; s <= 3; ++s) {
+      log_[s] = ck.config.at("log").at(kStageNames[s]);
+      stage_secs_[s] = ck.config.at("stage_seconds").at(kStageNames[s]).as_number();
+    }
+    m_->noise_generator().set_state(m_->noise_generator().seed(), st_.noise_offset);
+    std::printf("[%s] resuming from %s: epochs done rotnet %d, decoder %d, refiner %d", cls_.c_str(), ckpt_.c_str(),
+                st_.epochs_done[1], st_.epochs_done[2], st_.epochs_done[3]);
+    if (st_.steps_in_epoch > 0)
+      std::printf(", %lld steps into the next %s epoch", (long long)st_.steps_in_epoch,
+                  kStageNames[st_.running_stage]);
+    std::printf("\n");
+    return;
+  }
+  if (cfg_.resume) std::printf("[%s] --resume: no checkpoint at %s, starting fresh\n", cls_.c_str(), ckpt_.c_str());
+  if (all) return;
+  RECON_CHECK(have, "--stages " << cfg_.stages << " takes the other stages' weights from " << ckpt_
+                                << ", which does not exist; train them first (e.g. --stages 1,2,3)");
+  // Keep the fresh initialisation of the listed stages, load the rest.
+  std::vector<std::pair<Tensor, Tensor>> fresh;  // live tensor, its initial value
+  for (auto& [name, t] : m_->state_dict())
+    for (int s = 1; s <= 3; ++s)
+      if (train_on_[s] && name.rfind(stage_prefix(s), 0) == 0) fresh.emplace_back(t, t.clone());
+  const uint64_t fresh_offset = m_->noise_generator().offset();
+  nn::Checkpoint ck = nn::read_checkpoint(ckpt_);
+  m_->load_state_dict(ck.model);
+  for (auto& [live, init] : fresh) live.copy_(init);
+  const TrainState saved = state_from_json(ck.config.at("state"));
+  for (int s = 1; s <= 3; ++s) {
+    if (train_on_[s]) continue;
+    st_.epochs_done[s] = saved.epochs_done[s];
+    log_[s] = ck.config.at("log").at(kStageNames[s]);
+    stage_secs_[s] = ck.config.at("stage_seconds").at(kStageNames[s]).as_number();
+  }
+  st_.noise_offset = train_on_[3] ? fresh_offset : saved.noise_offset;
+  m_->noise_generator().set_state(m_->noise_generator().seed(), st_.noise_offset);
+  std::printf("[%s] --stages %s: untrained stages' weights from %s\n", cls_.c_str(), cfg_.stages.c_str(),
+              ckpt_.c_str());
+}
+
+void ClassRun::save(const nn::Optimizer* opt, const nn::Json* calibration) {
+  st_.noise_offset = m_->noise_generator().offset();
+  nn::Json c = nn::Json::object();
+  c.set("app", nn::Json("train_twostage"));
+  c.set("class", nn::Json(cls_));
+  c.set("config", config_json(cfg_));
+  c.set("model", model_json_);
+  c.set("state", state_json(st_));
+  nn::Json log = nn::Json::object(), secs = nn::Json::object();
+  for (int s = 1; s <= 3; ++s) {
+    log.set(kStageNames[s], log_[s]);
+    secs.set(kStageNames[s], nn::Json(stage_secs_[s]));
+  }
+  c.set("log", std::move(log));
+  c.set("stage_seconds", std::move(secs));
+  if (calibration) c.set("calibration", *calibration);
+  nn::save_checkpoint(ckpt_, m_->state_dict(), opt ? opt->state_dict() : nn::StateDict{},
+                      opt ? opt->type_name() : std::string(), c);
+}
+
+StepResult ClassRun::step(int s, const Tensor& x) {
+  StepResult r;
+  if (s == 1) {
+    models::RotationLoss l = models::rotation_loss(*m_->rotnet, x);
+    r.loss = l.loss;
+    r.extra.push_back({"acc", models::rotation_accuracy(l.logits, l.labels)});
+  } else if (s == 2) {
+    r.loss = m_->ae->loss(x).loss;
+  } else {
+    Tensor x_hat;
+    {
+      NoGradGuard ng;
+      x_hat = m_->ae->forward(x);
+    }
+    models::Refiner::Loss l = m_->refiner->loss(x, x_hat, true);
+    r.loss = l.loss;
+    r.extra.push_back({"sse", l.recon.item()});
+    r.extra.push_back({"kl", l.kl.item()});
+  }
+  return r;
+}
+
+// The held-out (calibration) normals after an epoch of stage s: what epochs
+// and hyperparameters may be chosen by, never the test labels.
+nn::Json ClassRun::heldout(int s) {
+  RECON_RANGE("heldout");
+  NoGradGuard ng;
+  set_modes(*m_, 0);
+  data::DataLoader loader(data_.split.calibration, loader_options(256, false, 0));
+  loader.start_epoch(0);
+  double n = 0, a = 0, b = 0, c = 0, d = 0;
+  while (auto batch = loader.next()) {
+    const Tensor& x = batch->images;
+    const double k = (double)batch->size();
+    if (s == 1) {
+      models::RotationLoss l = models::rotation_loss(*m_->rotnet, x);
+      a += k * l.loss.item();
+      b += k * models::rotation_accuracy(l.logits, l.labels);
+    } else {
+      models::TwoStageAE::Loss l = m_->ae->loss(x);
+      a += k * l.loss.item();
+      b += k * mse_loss(l.x_hat, x).item();
+      if (s == 3) {
+        models::Refiner::Output o = m_->refiner->forward(x, l.x_hat, false);
+        c += k * mse_loss(o.x_tilde, x).item();
+        d += k * models::Refiner::rate(o);
+      }
+    }
+    n += k;
+  }
+  nn::Json j = nn::Json::object();
+  if (s == 1) {
+    j.set("heldout_rotation_loss", nn::Json(a / n));
+    j.set("heldout_rotation_accuracy", nn::Json(b / n));
+    std::printf("  held-out normals: rotation accuracy %.4f, cross-entropy %.4f\n", b / n, a / n);
+  } else if (s == 2) {
+    j.set("heldout_loss", nn::Json(a / n));
+    j.set("heldout_mse_x_hat", nn::Json(b / n));
+    std::printf("  held-out normals: loss %.5f, MSE(x_hat) %.5f\n", a / n, b / n);
+  } else {
+    j.set("heldout_mse_x_hat", nn::Json(b / n));
+    j.set("heldout_mse_x_tilde", nn::Json(c / n));
+    j.set("heldout_rate_nats", nn::Json(d / n));
+    std::printf("  held-out normals: rate %.2f nats/image, MSE x_hat %.5f -> x_tilde %.5f\n", d / n, b / n, c / n);
+  }
+  std::fflush(stdout);
+  return j;
+}
+
+void ClassRun::train_stage(int s) {
+  const int epochs = stage_epochs(cfg_, s);
+  if (st_.epochs_done[s] >= epochs) return;
+  RECON_RANGE(kStageNames[s]);
+  nn::AdamOptions ao;
+  ao.lr = stage_lr(cfg_, s);
+  nn::Adam opt(stage_parameters(*m_, s), ao);
+  if (st_.running_stage == s && (st_.epochs_done[s] > 0 || st_.steps_in_epoch > 0)) {
+    nn::Checkpoint ck = nn::read_checkpoint(ckpt_);
+    RECON_CHECK(ck.optimizer_type == opt.type_name(),
+                "checkpoint " << ckpt_ << ": optimizer " << ck.optimizer_type << ", expected " << opt.type_name());
+    opt.load_state_dict(ck.optimizer);
+  } else {
+    st_.steps_in_epoch = 0;
+  }
+  st_.running_stage = s;
+  // The loader's order depends only on (seed, epoch); each stage its own stream.
+  data::LoaderOptions lo = loader_options(cfg_.batch_size, true, cfg_.seed * 4 + (uint64_t)s);
+  lo.drop_last = data_.split.train->size() > (size_t)cfg_.batch_size;  // no tiny last batch for BatchNorm
+  data::DataLoader loader(data_.split.train, lo);
+  std::printf("[%s] stage %d (%s): epochs %d-%d of %d, Adam lr %g", cls_.c_str(), s, kStageNames[s],
+              st_.epochs_done[s] + 1, epochs, epochs, (double)ao.lr);
+  if (s == 2) std::printf(", lambda %g", (double)cfg_.ssim_weight);
+  if (s == 3) std::printf(", beta %g", (double)cfg_.beta);
+  std::printf("\n");
+  std::fflush(stdout);
+  for (int epoch = st_.epochs_done[s]; epoch < epochs; ++epoch) {
+    const auto t_epoch = std::chrono::steady_clock::now();
+    set_modes(*m_, s);
+    loader.start_epoch(epoch);
+    const int64_t skip = st_.steps_in_epoch;
+    const int64_t total = (int64_t)loader.num_batches() * cfg_.batch_size;
+    apps::Progress bar(std::string(kStageNames[s]) + " " + std::to_string(epoch + 1) + "/" + std::to_string(epochs),
+                       std::min<int64_t>(total, (int64_t)data_.split.train->size()));
+    double loss_sum = 0;
+    std::vector<double> extra_sum;
+    int64_t seen = 0, trained = 0, step_i = 0;
+    while (auto batch = loader.next()) {
+      if (step_i < skip) {  // done before the interruption: same batches, same order
+        ++step_i;
+        seen += batch->size();
+        continue;
+      }
+      opt.zero_grad();
+      StepResult r = step(s, batch->images);
+      const float l = r.loss.item();
+      RECON_CHECK(std::isfinite(l), "stage " << s << " (" << kStageNames[s] << "), epoch " << epoch + 1 << ", step "
+                                             << step_i + 1 << ": the loss became " << l
+                                             << "; stopped without saving, the last good checkpoint is " << ckpt_
+                                             << " (lower the learning rate, e.g. --lr-" << kStageNames[s] << ")");
+      r.loss.backward();
+      opt.step();
+      ++step_i;
+      ++*steps_run_;
+      const double k = (double)batch->size();
+      seen += batch->size();
+      trained += batch->size();
+      loss_sum += k * l;
+      extra_sum.resize(r.extra.size(), 0.0);
+      std::string status;
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "loss %.5f", loss_sum / (double)trained);
+      status = buf;
+      for (size_t i = 0; i < r.extra.size(); ++i) {
+        extra_sum[i] += k * r.extra[i].second;
+        std::snprintf(buf, sizeof buf, " %s %.4g", r.extra[i].first, extra_sum[i] / (double)trained);
+        status += buf;
+      }
+      bar.update(seen, status);
+      if (cfg_.stop_after_steps > 0 && *steps_run_ == cfg_.stop_after_steps) g_interrupt = 1;
+      if (g_interrupt) {
+        bar.finish();
+        st_.steps_in_epoch = step_i;
+        save(&opt);
+        std::printf("\n[%s] interrupted in stage %d (%s), epoch %d, after step %lld: saved %s; continue with "
+                    "--resume\n",
+                    cls_.c_str(), s, kStageNames[s], epoch + 1, (long long)step_i, ckpt_.c_str());
+        std::fflush(stdout);
+        throw Interrupted{};
+      }
+    }
+    bar.finish();
+    st_.epochs_done[s] = epoch + 1;
+    st_.steps_in_epoch = 0;
+    nn::Json e = heldout(s);
+    e.set("epoch", nn::Json(epoch + 1));
+    if (trained > 0) e.set("train_loss", nn::Json(loss_sum / (double)trained));
+    e.set("seconds", nn::Json(bar.seconds()));
+    e.set("images_per_second", nn::Json(bar.seconds() > 0 ? (double)trained / bar.seconds() : 0.0));
+    log_[s].push_back(std::move(e));
+    stage_secs_[s] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_epoch).count();
+    save(&opt);
+    ++*epochs_run_;
+    if (cfg_.stop_after > 0 && *epochs_run_ == cfg_.stop_after) {
+      std::printf("[%s] --stop-after %d: stopped after stage %d epoch %d; saved %s\n", cls_.c_str(), cfg_.stop_after,
+                  s, epoch + 1, ckpt_.c_str());
+      throw StoppedForTest{};
+    }
+  }
+}
+
+// ---- scoring ---------------------------------------------------------------------------
+
+std::vector<float> as_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
+
+struct Measured {
+  models::ViewErrors hat, tilde;  // views mse, ssim, feature, rotation
+  std::vector<float> d;           // difficulty of x
+  std::vector<int> labels;
+};
+
+nn::Json ClassRun::score() {
+  RECON_RANGE("score");
+  const auto t0 = std::chrono::steady_clock::now();
+  NoGradGuard ng;
+  set_modes(*m_, 0);
+  models::ScorerOptions so;
+  so.measure = models::parse_difficulty_measure(cfg_.difficulty);
+  so.normalization = models::parse_normalization(cfg_.normalization);
+  models::RotNet& rot = *m_->rotnet;
+  const models::FeatureFn phi = [&rot](const Tensor& x) { return rot.features(x); };
+  // x_hat: the three reconstruction views plus the rotation score as an
+  // extra view; x_tilde reuses the rotation row (it depends on x alone).
+  models::MultiViewScorer scorer(phi, so);
+  scorer.add_view(kViewRotation, [&rot](const Tensor& x, const Tensor&) {
+    return models::rotation_scores(rot, x).to_vector();
+  });
+  const models::MultiViewScorer base(phi, so);
+  auto measure = [&](const data::DatasetPtr& ds, const char* label) {
+    data::DataLoader loader(ds, loader_options(256, false, 0));
+    loader.start_epoch(0);
+    Measured r;
+    apps::Progress bar(label, (int64_t)ds->size());
+    int64_t seen = 0;
+    while (auto batch = loader.next()) {
+      if (g_interrupt) throw Interrupted{};
+      const Tensor& x = batch->images;
+      const Tensor x_hat = m_->ae->forward(x);
+      const Tensor x_tilde = m_->refiner->forward(x, x_hat, false).x_tilde;
+      models::ViewErrors eh = scorer.errors(x, x_hat);
+      models::ViewErrors et = base.errors(x, x_tilde);
+      et.views.push_back(kViewRotation);
+      et.error.push_back(eh.view(kViewRotation));
+      r.hat.append(eh);
+      r.tilde.append(et);
+      const std::vector<float> d = scorer.difficulty(x);
+      r.d.insert(r.d.end(), d.begin(), d.end());
+      for (float l : batch->labels.to_vector()) r.labels.push_back((int)l);
+      seen += batch->size();
+      bar.update(seen, "");
+    }
+    bar.finish();
+    return r;
+  };
+  const Measured cal = measure(data_.split.calibration, "score calibration");
+  const Measured test = measure(data_.split.test, "score test");
+
+  const std::vector<std::string>& views = scorer.view_names();
+  const std::vector<double> w_all(views.size(), 1.0);
+  std::vector<double> w_recon(views.size(), 1.0);
+  w_recon.back() = 0.0;  // the rotation view
+  const models::Calibration cal_hat = models::fit_calibration(cal.hat, cal.d, so.measure, so.normalization, w_all);
+  const models::Calibration cal_tilde =
+      models::fit_calibration(cal.tilde, cal.d, so.measure, so.normalization, w_all);
+
+  nn::Json result = nn::Json::object();
+  nn::Json auroc = nn::Json::object();
+  std::map<std::string, std::array<double, 2>> table;  // row -> (x_hat, x_tilde)
+  for (int col = 0; col < 2; ++col) {
+    const char* name = col == 0 ? "x_hat" : "x_tilde";
+    const models::Calibration* c = col == 0 ? &cal_hat : &cal_tilde;
+    const models::ViewErrors& errs = col == 0 ? test.hat : test.tilde;
+    const models::Scores sc = models::apply_calibration(*c, errs, test.d);
+    nn::Json j = nn::Json::object();
+    for (size_t v = 0; v < sc.views.size(); ++v) {
+      const double a = eval::auroc(as_float(sc.z[v]), test.labels);
+      j.set(sc.views[v], nn::Json(a));
+      table[sc.views[v]][col] = a;
+    }
+    const double fused = eval::auroc(as_float(sc.fused), test.labels);
+    models::Calibration c3 = *c;
+    for (size_t v = 0; v < c3.views.size(); ++v) c3.views[v].weight = w_recon[v];
+    const double fused3 = eval::auroc(as_float(models::apply_calibration(c3, errs, test.d).fused), test.labels);
+    const double raw_mse = eval::auroc(errs.view(models::kViewMse), test.labels);
+    j.set("fused", nn::Json(fused));
+    j.set("fused_recon", nn::Json(fused3));
+    j.set("mse_raw", nn::Json(raw_mse));
+    table["fused"][col] = fused;
+    table["fused_recon"][col] = fused3;
+    table["mse_raw"][col] = raw_mse;
+    auroc.set(name, std::move(j));
+  }
+  result.set("image_auroc", std::move(auroc));
+  const double d_auroc = eval::auroc(test.d, test.labels);
+  result.set("difficulty_auroc", nn::Json(d_auroc));
+  nn::Json calm = nn::Json::object();
+  for (size_t v = 0; v < views.size(); ++v) {
+    double sh = 0, stl = 0;
+    for (float e : cal.hat.error[v]) sh += e;
+    for (float e : cal.tilde.error[v]) stl += e;
+    nn::Json p = nn::Json::object();
+    p.set("x_hat", nn::Json(sh / (double)cal.hat.num_images()));
+    p.set("x_tilde", nn::Json(stl / (double)cal.tilde.num_images()));
+    calm.set(views[v], std::move(p));
+  }
+  result.set("calibration_mean_error", std::move(calm));
+
+  std::printf("\n[%s] image AUROC (difficulty %s, %s normalisation, z-scores from %lld held-out normals)\n",
+              cls_.c_str(), cfg_.difficulty.c_str(), cfg_.normalization.c_str(), (long long)cal_tilde.num_images);
+  std::printf("  %-26s %9s %9s\n", "view", "x_hat", "x_tilde");
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"mse_raw", "mse (raw, no calibration)"}, {models::kViewMse, "mse"}, {models::kViewSsim, "ssim"},
+      {models::kViewFeature, "feature"},        {kViewRotation, "rotation (x only)"},
+      {"fused_recon", "fused mse+ssim+feature"}, {"fused", "fused, all four"}};
+  for (const auto& [key, label] : rows)
+    std::printf("  %-26s %9.4f %9.4f\n", label.c_str(), table[key][0], table[key][1]);
+  std::printf("  (the difficulty measure alone: %.4f)\n", d_auroc);
+
+  // Pixel maps need the calibration's scale: a second pass over the test set.
+  if (data_.has_masks) {
+    data::DataLoader loader(data_.split.test, loader_options(64, false, 0));
+    loader.start_epoch(0);
+    std::vector<float> mh, mt, mk;
+    apps::Progress bar("pixel maps", (int64_t)data_.split.test->size());
+    int64_t seen = 0;
+    while (auto batch = loader.next()) {
+      if (g_interrupt) throw Interrupted{};
+      const Tensor& x = batch->images;
+      const Tensor x_hat = m_->ae->forward(x);
+      const Tensor x_tilde = m_->refiner->forward(x, x_hat, false).x_tilde;
+      scorer.set_calibration(cal_hat);
+      for (float v : scorer.pixel_map(x, x_hat).to_vector()) mh.push_back(v);
+      scorer.set_calibration(cal_tilde);
+      for (float v : scorer.pixel_map(x, x_tilde).to_vector()) mt.push_back(v);
+      for (float v : batch->masks.to_vector()) mk.push_back(v);
+      seen += batch->size();
+      bar.update(seen, "");
+    }
+    bar.finish();
+    const int64_t n = (int64_t)data_.split.test->size();
+    const Shape shape{n, 1, data_.height, data_.width};
+    const Tensor masks = Tensor::from_vector(mk, shape);
+    nn::Json px = nn::Json::object();
+    std::printf("  %-26s %9s %9s\n", "pixel metric", "x_hat", "x_tilde");
+    double pa[2], pro[2];
+    for (int i = 0; i < 2; ++i) {
+      const Tensor maps = Tensor::from_vector(i == 0 ? mh : mt, shape);
+      pa[i] = eval::pixel_auroc(maps, masks);
+      pro[i] = eval::aupro(maps, masks);
+      nn::Json p = nn::Json::object();
+      p.set("pixel_auroc", nn::Json(pa[i]));
+      p.set("aupro", nn::Json(pro[i]));
+      px.set(i == 0 ? "x_hat" : "x_tilde", std::move(p));
+    }
+    std::printf("  %-26s %9.4f %9.4f\n  %-26s %9.4f %9.4f\n", "pixel AUROC", pa[0], pa[1], "AUPRO (FPR <= 0.3)",
+                pro[0], pro[1]);
+    result.set("pixel", std::move(px));
+  }
+  result.set("calibration", cal_tilde.to_json());
+  result.set("calibration_x_hat", cal_hat.to_json());
+  result.set("score_seconds", nn::Json(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+  std::fflush(stdout);
+  return result;
+}
+
+nn::Json ClassRun::run() {
+  fs::create_directories(out_dir_);
+  ckpt_ = (out_dir_ / "checkpoint.safetensors").string();
+  build();
+  prepare_state();
+  for (int s = 1; s <= 3; ++s)
+    if (train_on_[s]) train_stage(s);
+  nn::Json sc = nn::Json::object();
+  if (!cfg_.no_score) {
+    for (int s = 1; s <= 3; ++s)
+      RECON_CHECK(st_.epochs_done[s] > 0, "scoring needs every stage, but stage "
+                                              << s << " (" << kStageNames[s] << ") has no trained epoch in " << ckpt_
+                                              << "; include it in --stages (or pass --no-score)");
+    sc = score();
+    // The final checkpoint: every weight, no optimizer, the calibration of
+    // x_tilde (the method's output) for later scoring.
+    st_.running_stage = 0;
+    st_.steps_in_epoch = 0;
+    const nn::Json calib = sc.at("calibration");
+    save(nullptr, &calib);
+  }
+
+  nn::Json r = nn::Json::object();
+  r.set("class", nn::Json(cls_));
+  r.set("data", nn::Json(data_.description));
+  r.set("num_train", nn::Json((int64_t)data_.split.train->size()));
+  r.set("num_calibration", nn::Json((int64_t)data_.split.calibration->size()));
+  r.set("num_test", nn::Json((int64_t)data_.split.test->size()));
+  r.set("model", model_json_);
+  nn::Json log = nn::Json::object();
+  for (int s = 1; s <= 3; ++s) log.set(kStageNames[s], log_[s]);
+  r.set("training", std::move(log));
+  nn::Json secs = nn::Json::object();
+  for (int s = 1; s <= 3; ++s) secs.set(kStageNames[s], nn::Json(stage_secs_[s]));
+  r.set("stage_seconds", std::move(secs));
+  for (auto& [k, v] : sc.as_object()) r.set(k, v);
+  r.set("checkpoint", nn::Json(ckpt_));
+  std::ofstream(out_dir_ / "result.json") << r.dump(2) << "\n";
+  return r;
+}
+
+// --device auto with CUDA present: one tiny step of every stage and one
+// scoring pass on the device. Empty when all ran, else why not.
+std::string probe_cuda(const Config& cfg, Device device) {
+  try {
+    models::RotNetConfig rc;
+    rc.height = rc.width = 16;
+    rc.base_width = 4;
+    models::RefinerConfig fc;
+    fc.height = fc.width = 16;
+    fc.base_width = 4;
+    Method2 m(rc, {}, fc, cfg.seed);
+    m.to(device);
+    Generator g(1);
+    const Tensor x = Tensor::uniform({2, 1, 16, 16}, g).to(device);
+    for (int s = 1; s <= 3; ++s) {
+      set_modes(m, s);
+      nn::Adam opt(stage_parameters(m, s));
+      Tensor loss;
+      if (s == 1) loss = models::rotation_loss(*m.rotnet, x).loss;
+      if (s == 2) loss = m.ae->loss(x).loss;
+      if (s == 3) loss = m.refiner->loss(x, m.ae->forward(x), true).loss;
+      loss.backward();
+      opt.step();
+    }
+    set_modes(m, 0);
+    NoGradGuard ng;
+    models::MultiViewScorer scorer([&m](const Tensor& t) { return m.rotnet->features(t); });
+    const Tensor x_hat = m.refiner->forward(x, m.ae->forward(x), false).x_tilde;
+    (void)scorer.errors(x, x_hat);
+    (void)scorer.pixel_map(x, x_hat);
+    (void)scorer.difficulty(x);
+    (void)models::rotation_scores(*m.rotnet, x);
+    return "";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.find("not implemented on CUDA") == std::string::npos) throw;
+    return what;
+  }
+}
+
+int run(const Config& cfg) {
+  const auto t0 = std::chrono::steady_clock::now();
+  apps::check_data_kind(cfg.data);
+  (void)parse_stages(cfg.stages);
+  (void)models::parse_difficulty_measure(cfg.difficulty);
+  (void)models::parse_normalization(cfg.normalization);
+  RECON_CHECK(cfg.batch_size > 0, "--batch-size must be positive");
+  RECON_CHECK(cfg.epochs_rotnet >= 0 && cfg.epochs_decoder >= 0 && cfg.epochs_refiner >= 0, "epochs must be >= 0");
+  RECON_CHECK(cfg.beta >= 0, "--beta must be >= 0");
+  Device device = parse_device(cfg.device);
+  if (cfg.device == "auto" && device.is_cuda()) {
+    const std::string why = probe_cuda(cfg, device);
+    if (!why.empty()) {
+      std::printf("train_twostage: --device auto: an op this app needs has no CUDA kernel (%s); running on the "
+                  "CPU\n",
+                  why.c_str());
+      device = Device::cpu();
+    }
+  }
+  std::printf("train_twostage: dataset %s, device %s, epochs rotnet %d / decoder %d / refiner %d, batch %d, "
+              "lambda %g, beta %g, seed %llu, out %s\n",
+              cfg.data.kind.c_str(), device.str().c_str(), cfg.epochs_rotnet, cfg.epochs_decoder, cfg.epochs_refiner,
+              cfg.batch_size, cfg.ssim_weight, cfg.beta, (unsigned long long)cfg.seed, cfg.out.c_str());
+  std::fflush(stdout);
+
+  std::vector<std::string> classes;
+  if (cfg.all_classes)
+    classes = apps::list_anomaly_classes(cfg.data);
+  else if (apps::is_idx_kind(cfg.data))
+    classes = {std::to_string(cfg.normal_class)};
+  else
+    classes = {cfg.data.kind == "mvtec" ? cfg.data.category : std::string("folder")};  // folder: a name for messages
+  fs::create_directories(cfg.out);
+  const fs::path run_json = fs::path(cfg.out) / "run.json";
+  nn::Json results = nn::Json::array();
+  int epochs_run = 0;
+  int64_t steps_run = 0;
+  int code = 0;
+  try {
+    for (const std::string& cls : classes) {
+      const fs::path dir = cfg.all_classes ? fs::path(cfg.out) / ("class_" + cls) : fs::path(cfg.out);
+      const fs::path done = dir / "result.json";
+      if (cfg.all_classes && cfg.resume && fs::exists(done)) {
+        std::ifstream f(done);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        results.push_back(nn::Json::parse(ss.str()));
+        std::printf("[%s] --resume: already finished (%s)\n", cls.c_str(), done.c_str());
+        continue;
+      }
+      ClassRun cr(cfg, device, cls, dir, &epochs_run, &steps_run);
+      results.push_back(cr.run());
+    }
+  } catch (const Interrupted&) {
+    code = kExitInterrupted;
+  } catch (const StoppedForTest&) {
+    code = 0;
+  }
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  nn::Json run = nn::Json::object();
+  run.set("app", nn::Json("train_twostage"));
+  run.set("config", config_json(cfg));
+  run.set("device", nn::Json(device.str()));
+  run.set("complete", nn::Json(results.size() == classes.size()));
+  run.set("classes", results);
+  if (results.size() > 1 && !cfg.no_score) {
+    nn::Json mean = nn::Json::object();
+    std::printf("\nimage AUROC per class (fused score)\n  %-14s %9s %9s %9s %9s %9s\n", "class", "rot.acc",
+                "x_hat", "x_tilde", "rotation", "mse x~");
+    double sum[5] = {0, 0, 0, 0, 0};
+    for (const nn::Json& r : results.as_array()) {
+      const nn::Json& rot = r.at("training").at("rotnet").as_array().back();
+      const nn::Json& a = r.at("image_auroc");
+      const double v[5] = {rot.at("heldout_rotation_accuracy").as_number(), a.at("x_hat").at("fused").as_number(),
+                           a.at("x_tilde").at("fused").as_number(), a.at("x_tilde").at(kViewRotation).as_number(),
+                           a.at("x_tilde").at(models::kViewMse).as_number()};
+      std::printf("  %-14s %9.4f %9.4f %9.4f %9.4f %9.4f\n", r.at("class").as_string().c_str(), v[0], v[1], v[2],
+                  v[3], v[4]);
+      for (int i = 0; i < 5; ++i) sum[i] += v[i];
+    }
+    const double n = (double)results.size();
+    std::printf("  %-14s %9.4f %9.4f %9.4f %9.4f %9.4f\n", "mean", sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n,
+                sum[4] / n);
+    const char* keys[5] = {"heldout_rotation_accuracy", "fused_x_hat", "fused_x_tilde", "rotation", "mse_x_tilde"};
+    for (int i = 0; i < 5; ++i) mean.set(keys[i], nn::Json(sum[i] / n));
+    run.set("mean", std::move(mean));
+  }
+  nn::Json timings = nn::Json::object();
+  timings.set("total_seconds", nn::Json(total));
+  run.set("timings", std::move(timings));
+  {
+    std::ofstream f(run_json);
+    f << run.dump(2) << "\n";
+    RECON_CHECK(f.good(), "train_twostage: could not write " << run_json.string());
+  }
+  std::printf("\ntrain_twostage: %s in %.1f s; wrote %s\n",
+              code == kExitInterrupted ? "interrupted" : results.size() == classes.size() ? "done" : "stopped", total,
+              run_json.c_str());
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config cfg;
+  apps::Cli cli("train_twostage",
+                "Method 2: trains a RotNet on the rotations of normal images (stage 1), a decoder on its frozen "
+                "encoder (stage 2) and a variational refiner (stage 3); calibrates the multi-view score (mse, ssim, "
+                "feature, rotation) on held-out normals and prints the image AUROC of x_hat and x_tilde per view. "
+                "With no flags: Fashion-MNIST, normal class 0, on the CPU in minutes. Checkpoints after every epoch; "
+                "Ctrl-C saves and exits 130; --resume continues bitwise-identically.");
+  cli.add("--dataset", cfg.data.kind, "fashion-mnist, idx (any MNIST-format IDX folder), mvtec or folder");
+  cli.add("--data", cfg.data.path,
+          "IDX folder ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; fashion-mnist defaults to "
+          "/usr/share/datasets/fashion-mnist) or the MVTec AD root");
+  cli.add("--category", cfg.data.category, "MVTec category (e.g. bottle)");
+  cli.add("--normal-dir", cfg.data.normal_dir, "folder layout: normal images");
+  cli.add("--abnormal-dir", cfg.data.abnormal_dir, "folder layout: anomalous images (test only)");
+  cli.add("--mask-dir", cfg.data.mask_dir, "folder layout: masks of the anomalous images (<stem>_mask or <stem>)");
+  cli.add("--image-size", cfg.data.image_size, "resize images to SIZE x SIZE (0: keep; RotNet needs square images)");
+  cli.add("--calibration-fraction", cfg.data.calibration_fraction,
+          "training normals held out for calibration and held-out reports (never trained on)");
+  cli.add("--test-fraction", cfg.data.test_fraction, "folder layout: normals held out for the test set");
+  cli.add("--normal-class", cfg.normal_class, "IDX sets: the normal class, 0-9; every other class is an anomaly");
+  cli.add_switch("--all-classes", cfg.all_classes,
+                 "the one-class protocol over every class (IDX: 0-9; MVTec: every category), each in <out>/class_<c>, "
+                 "ending in a table of per-class AUROCs and the mean");
+  cli.add("--epochs-rotnet", cfg.epochs_rotnet, "stage 1 epochs");
+  cli.add("--epochs-decoder", cfg.epochs_decoder, "stage 2 epochs");
+  cli.add("--epochs-refiner", cfg.epochs_refiner, "stage 3 epochs");
+  cli.add("--batch-size", cfg.batch_size, "images per step (stage 1 trains on 4x as many rotated copies)");
+  cli.add("--lr-rotnet", cfg.lr_rotnet, "stage 1 Adam learning rate");
+  cli.add("--lr-decoder", cfg.lr_decoder, "stage 2 Adam learning rate");
+  cli.add("--lr-refiner", cfg.lr_refiner, "stage 3 Adam learning rate");
+  cli.add("--ssim-weight", cfg.ssim_weight, "lambda: stage 2 loss = MSE + lambda (1 - SSIM)");
+  cli.add("--beta", cfg.beta,
+          "stage 3 KL weight: loss = per-image sum of squared errors + beta * KL (nats per image); larger passes "
+          "less information");
+  cli.add("--width", cfg.width, "RotNet stem channels (doubling per stride-2 stage)");
+  cli.add("--max-width", cfg.max_width, "RotNet channel cap");
+  cli.add("--target-size", cfg.target_size, "RotNet adds stride-2 stages until the feature map is at most this size");
+  cli.add("--refiner-width", cfg.refiner_width, "refiner base channels");
+  cli.add("--latent-channels", cfg.latent_channels, "refiner bottleneck channels (spatial latent at 1/4 size)");
+  cli.add("--difficulty", cfg.difficulty,
+          "difficulty measure of the calibration: entropy, local-entropy, gradient, compression, lowpass");
+  cli.add("--normalization", cfg.normalization, "error normalisation by difficulty: none, ratio or residual");
+  cli.add("--seed", cfg.seed, "seed for initialisation, splits, shuffling and the refiner's noise");
+  cli.add("--device", cfg.device,
+          "auto, cpu or cuda (auto: CUDA when present and every op this app uses has a CUDA kernel, checked "
+          "with one tiny step; else the CPU, saying why)");
+  cli.add("--out", cfg.out, "output folder: checkpoint.safetensors (atomic, every epoch), result.json, run.json");
+  cli.add("--stages", cfg.stages,
+          "stages to train, e.g. 1,2,3 or 3; the others' weights come from <out>/checkpoint.safetensors");
+  cli.add_switch("--resume", cfg.resume,
+                 "continue from <out>/checkpoint.safetensors (same stage, epoch and step; bitwise-identical result)");
+  cli.add_switch("--no-score", cfg.no_score,
+                 "train only, no test scoring (sweeps on held-out normals: run.json keeps their per-epoch numbers)");
+  cli.add("--stop-after", cfg.stop_after, "for tests: stop (exit 0) after this many epochs, all stages counted; 0: off");
+  cli.add("--stop-after-steps", cfg.stop_after_steps,
+          "for tests: behave as if Ctrl-C came after this many training steps (save, exit 130); 0: off");
+  cli.parse(argc, argv);
+  std::signal(SIGINT, on_sigint);
+  try {
+    return run(cfg);
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    std::fprintf(stderr, "train_twostage: error: %s\n", what.c_str());
+    if (what.find("not implemented on CUDA") != std::string::npos)
+      std::fprintf(stderr, "train_twostage: an op this app needs has no CUDA kernel yet; run with --device cpu "
+                           "(or --device auto, which checks first)\n");
+    return 1;
+  }
+}
