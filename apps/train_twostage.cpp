@@ -3,7 +3,8 @@
 //            every normal training image, cross-entropy; rotation accuracy on
 //            the held-out normals after each epoch.
 //   Stage 2: E frozen, a decoder D learns x_hat = D(E(x)) with
-//            MSE + lambda (1 - SSIM).
+//            MSE + lambda (1 - SSIM); D first squeezes E(x) to a small code
+//            (--decoder-code, a real bottleneck), then decodes.
 //   Stage 3: the refiner sees (x, x_hat) and outputs x_tilde through a
 //            variational bottleneck; loss = per-image SSE + beta KL. Reports
 //            its rate (KL nats per image) and the held-out MSE of x_hat and
@@ -81,6 +82,11 @@ struct Config {
   float lr_decoder = 1e-3f;
   float lr_refiner = 1e-3f;
   float ssim_weight = 1.f;  // lambda of stage 2
+  // Stage 2's bottleneck, numbers per image, chosen a priori (DESIGN.md: "a
+  // latent far smaller than the image, e.g. 32-128 numbers for 28x28"): the
+  // 32 of method 1's ConvAE. The frozen features (64x7x7 = 3136 numbers) are
+  // four times the 784 pixels; decoded directly they let the decoder copy.
+  int decoder_code = 32;
   float beta = 0.01f;       // stage 3 KL weight, per-image SSE scale (models/refiner.hpp)
   int width = 16;           // RotNet stem channels: 28x28 -> features (64, 7, 7)
   int max_width = 64;       // RotNet channel cap
@@ -125,6 +131,7 @@ nn::Json config_json(const Config& c) {
   j.set("lr_decoder", nn::Json((double)c.lr_decoder));
   j.set("lr_refiner", nn::Json((double)c.lr_refiner));
   j.set("ssim_weight", nn::Json((double)c.ssim_weight));
+  j.set("decoder_code", nn::Json(c.decoder_code));
   j.set("beta", nn::Json((double)c.beta));
   j.set("width", nn::Json(c.width));
   j.set("max_width", nn::Json(c.max_width));
@@ -314,6 +321,7 @@ void ClassRun::build() {
   rc.target_size = cfg_.target_size;
   models::TwoStageConfig tc;
   tc.ssim_weight = cfg_.ssim_weight;
+  tc.code = cfg_.decoder_code;
   models::RefinerConfig fc;
   fc.channels = data_.channels;
   fc.height = data_.height;
@@ -328,12 +336,14 @@ void ClassRun::build() {
   model_json_.set("rotnet_feature_size",
                   nn::Json::array({nn::Json(m_->rotnet->feature_size().h), nn::Json(m_->rotnet->feature_size().w)}));
   model_json_.set("parameters_rotnet", nn::Json(m_->rotnet->num_parameters()));
+  model_json_.set("decoder_code", nn::Json(cfg_.decoder_code));
   model_json_.set("parameters_decoder", nn::Json(m_->ae->num_parameters() - m_->rotnet->num_parameters()));
   model_json_.set("parameters_refiner", nn::Json(m_->refiner->num_parameters()));
-  std::printf("[%s] RotNet %lld parameters, features (%d, %d, %d); decoder %lld; refiner %lld (latent %d x %d x %d)\n",
+  std::printf("[%s] RotNet %lld parameters, features (%d, %d, %d); decoder %lld (code %s); refiner %lld (latent %d x %d x %d)\n",
               cls_.c_str(), (long long)m_->rotnet->num_parameters(), m_->rotnet->feature_channels(),
               m_->rotnet->feature_size().h, m_->rotnet->feature_size().w,
               (long long)(m_->ae->num_parameters() - m_->rotnet->num_parameters()),
+              cfg_.decoder_code > 0 ? std::to_string(cfg_.decoder_code).c_str() : "none: features decoded directly",
               (long long)m_->refiner->num_parameters(), cfg_.latent_channels, (data_.height + 3) / 4,
               (data_.width + 3) / 4);
 }
@@ -832,6 +842,7 @@ int run(const Config& cfg) {
   RECON_CHECK(cfg.batch_size > 0, "--batch-size must be positive");
   RECON_CHECK(cfg.epochs_rotnet >= 0 && cfg.epochs_decoder >= 0 && cfg.epochs_refiner >= 0, "epochs must be >= 0");
   RECON_CHECK(cfg.beta >= 0, "--beta must be >= 0");
+  RECON_CHECK(cfg.decoder_code >= 0, "--decoder-code must be >= 0 (0: no bottleneck)");
   Device device = parse_device(cfg.device);
   if (cfg.device == "auto" && device.is_cuda()) {
     const std::string why = probe_cuda(cfg, device);
@@ -843,9 +854,9 @@ int run(const Config& cfg) {
     }
   }
   std::printf("train_twostage: dataset %s, device %s, epochs rotnet %d / decoder %d / refiner %d, batch %d, "
-              "lambda %g, beta %g, seed %llu, out %s\n",
+              "lambda %g, decoder code %d, beta %g, seed %llu, out %s\n",
               cfg.data.kind.c_str(), device.str().c_str(), cfg.epochs_rotnet, cfg.epochs_decoder, cfg.epochs_refiner,
-              cfg.batch_size, cfg.ssim_weight, cfg.beta, (unsigned long long)cfg.seed, cfg.out.c_str());
+              cfg.batch_size, cfg.ssim_weight, cfg.decoder_code, cfg.beta, (unsigned long long)cfg.seed, cfg.out.c_str());
   std::fflush(stdout);
 
   std::vector<std::string> classes;
@@ -959,6 +970,9 @@ int main(int argc, char** argv) {
   cli.add("--lr-decoder", cfg.lr_decoder, "stage 2 Adam learning rate");
   cli.add("--lr-refiner", cfg.lr_refiner, "stage 3 Adam learning rate");
   cli.add("--ssim-weight", cfg.ssim_weight, "lambda: stage 2 loss = MSE + lambda (1 - SSIM)");
+  cli.add("--decoder-code", cfg.decoder_code,
+          "stage 2 bottleneck: the decoder squeezes the frozen features (e.g. 64x7x7 = 3136 numbers) to this many "
+          "numbers per image (Linear) before decoding; 0: no bottleneck (the decoder can learn to copy)");
   cli.add("--beta", cfg.beta,
           "stage 3 KL weight: loss = per-image sum of squared errors + beta * KL (nats per image); larger passes "
           "less information");

@@ -1,11 +1,64 @@
-// TwoStageAE: the frozen RotNet encoder, the mirrored decoder and the
-// stage-2 objective.
+// TwoStageAE: the frozen RotNet encoder, the decoder with its bottleneck
+// (TwoStageDecoder) and the stage-2 objective.
 #include "models/twostage.hpp"
+
+#include <string>
 
 #include "runtime/autograd.hpp"
 #include "runtime/error.hpp"
+#include "runtime/ops.hpp"
 
 namespace recon::models {
+
+TwoStageDecoder::TwoStageDecoder(const RotNet& rotnet, const TwoStageConfig& cfg, Generator& gen)
+    : code_(cfg.code),
+      slope_(cfg.slope),
+      feat_c_(rotnet.feature_channels()),
+      feat_h_(rotnet.feature_size().h),
+      feat_w_(rotnet.feature_size().w) {
+  RECON_CHECK(cfg.code >= 0, "TwoStageDecoder: code must be >= 0 (0: no bottleneck), got " << cfg.code);
+  const int64_t flat = feat_c_ * feat_h_ * feat_w_;
+  if (code_ > 0) {
+    squeeze_ = register_module("squeeze", std::make_shared<nn::Linear>(flat, code_, true, gen));
+    expand_ = register_module("expand", std::make_shared<nn::Linear>(code_, flat, true, gen));
+  }
+  const std::vector<int>& ch = rotnet.stage_channels();
+  const std::vector<SpatialSize>& sz = rotnet.stage_sizes();
+  for (int i = rotnet.num_stages(); i >= 1; --i) {
+    ConvTranspose2dOptions opt;
+    opt.stride = {2, 2};
+    opt.padding = {1, 1};
+    // Output 2 s - 1 + output_padding must equal the stage's input size.
+    opt.output_padding = {sz[i - 1].h - (2 * sz[i].h - 1), sz[i - 1].w - (2 * sz[i].w - 1)};
+    stages_.push_back(nn::make_sequential(
+        std::make_shared<nn::ConvTranspose2d>(ch[i], ch[i - 1], std::array<int, 2>{3, 3}, opt, true, gen),
+        std::make_shared<nn::BatchNorm2d>(ch[i - 1]), std::make_shared<nn::LeakyReLU>(cfg.slope)));
+  }
+  stages_.push_back(nn::make_sequential(
+      std::make_shared<nn::ConvTranspose2d>(ch[0], rotnet.config().channels, 3, 1, 1, 0, true, gen),
+      std::make_shared<nn::Sigmoid>()));
+  for (size_t i = 0; i < stages_.size(); ++i) register_module(std::to_string(i), stages_[i]);
+}
+
+Tensor TwoStageDecoder::code(const Tensor& f) {
+  if (code_ == 0) return f;
+  return (*squeeze_)(flatten(f, 1));  // linear: no activation on the code, as in ConvAE
+}
+
+Tensor TwoStageDecoder::decode_code(const Tensor& z) {
+  if (code_ == 0) return decode_features(z);
+  RECON_CHECK(z.defined() && z.dim() == 2 && z.size(1) == code_,
+              "TwoStageDecoder: expected a code (N, " << code_ << "), got "
+                                                     << (z.defined() ? shape_str(z.shape()) : std::string("undefined")));
+  Tensor h = leaky_relu((*expand_)(z), slope_);
+  return decode_features(reshape(h, {z.size(0), feat_c_, feat_h_, feat_w_}));
+}
+
+Tensor TwoStageDecoder::decode_features(const Tensor& f) {
+  Tensor h = f;
+  for (const auto& stage : stages_) h = (*stage)(h);
+  return h;
+}
 
 TwoStageAE::TwoStageAE(std::shared_ptr<RotNet> rotnet, const TwoStageConfig& cfg, Generator& gen)
     : cfg_(cfg), rotnet_(std::move(rotnet)) {
@@ -14,22 +67,7 @@ TwoStageAE::TwoStageAE(std::shared_ptr<RotNet> rotnet, const TwoStageConfig& cfg
   register_module("rotnet", rotnet_);
   rotnet_->freeze();
   rotnet_->eval();
-  const std::vector<int>& ch = rotnet_->stage_channels();
-  const std::vector<SpatialSize>& sz = rotnet_->stage_sizes();
-  decoder_ = register_module("decoder", std::make_shared<nn::Sequential>());
-  for (int i = rotnet_->num_stages(); i >= 1; --i) {
-    ConvTranspose2dOptions opt;
-    opt.stride = {2, 2};
-    opt.padding = {1, 1};
-    // Output 2 s - 1 + output_padding must equal the stage's input size.
-    opt.output_padding = {sz[i - 1].h - (2 * sz[i].h - 1), sz[i - 1].w - (2 * sz[i].w - 1)};
-    decoder_->push_back(nn::make_sequential(
-        std::make_shared<nn::ConvTranspose2d>(ch[i], ch[i - 1], std::array<int, 2>{3, 3}, opt, true, gen),
-        std::make_shared<nn::BatchNorm2d>(ch[i - 1]), std::make_shared<nn::LeakyReLU>(cfg.slope)));
-  }
-  decoder_->push_back(nn::make_sequential(
-      std::make_shared<nn::ConvTranspose2d>(ch[0], rotnet_->config().channels, 3, 1, 1, 0, true, gen),
-      std::make_shared<nn::Sigmoid>()));
+  decoder_ = register_module("decoder", std::make_shared<TwoStageDecoder>(*rotnet_, cfg, gen));
 }
 
 void TwoStageAE::train(bool on) {

@@ -10,12 +10,24 @@
 // model.parameters() to an optimizer is therefore harmless: the frozen ones
 // never get a gradient and are skipped.
 //
-// The decoder mirrors the encoder's stages: for each stride-2 stage, from
-// the deepest, a transposed conv 3x3 stride 2 padding 1 with the
-// output_padding that restores the stage's input size exactly (odd sizes
-// such as 7 -> 14 -> 28 or 25 -> 13 -> 7 included), BatchNorm and
-// LeakyReLU; then a transposed conv 3x3 stride 1 padding 1 to the image
-// channels and a sigmoid. It holds transposed convolutions only.
+// The decoder has a real bottleneck (DESIGN.md, method 1: "a latent far
+// smaller than the image, e.g. 32-128 numbers for 28x28"). The frozen
+// features are many more numbers than the image (64x7x7 = 3136 for 28x28
+// at RotNet width 16, four times the 784 pixels), so a decoder fed them
+// directly can learn to copy and reconstructs anomalies too. The decoder
+// therefore first squeezes them to a code of `code` numbers (flatten, a
+// trainable Linear, no activation), expands the code back to the feature
+// shape (Linear, LeakyReLU, reshape), and only then decodes: for each
+// stride-2 stage, from the deepest, a transposed conv 3x3 stride 2 padding
+// 1 with the output_padding that restores the stage's input size exactly
+// (odd sizes such as 7 -> 14 -> 28 or 25 -> 13 -> 7 included), BatchNorm
+// and LeakyReLU; then a transposed conv 3x3 stride 1 padding 1 to the image
+// channels and a sigmoid. This is the bottleneck of method 1's ConvAE
+// (flatten -> Linear to 32 -> Linear -> LeakyReLU -> transposed convs), so
+// the two methods differ in their encoders, not in how much may pass.
+// code = 0 disables the squeeze (features straight into the transposed
+// convs: no bottleneck; kept for comparison). The decoder holds Linear
+// layers and transposed convolutions only, never a Conv2d.
 // Objective: MSE + ssim_weight * (1 - SSIM) (the SSIM term needs H, W >= 6).
 #pragma once
 #include <memory>
@@ -30,6 +42,30 @@ namespace recon::models {
 struct TwoStageConfig {
   float ssim_weight = 1.f;  // lambda of MSE + lambda (1 - SSIM)
   float slope = 0.2f;       // decoder LeakyReLU slope
+  int code = 32;            // decoder bottleneck: numbers per image (0: none, features decoded directly)
+};
+
+// D: frozen features -> code (N, code) -> reconstruction. Children "squeeze"
+// and "expand" (Linear; absent when code == 0), then "0", "1", ... (one
+// Sequential per transposed conv, the names the decoder had before it had a
+// bottleneck, so with code == 0 its checkpoint names are unchanged).
+class TwoStageDecoder : public nn::Module {
+ public:
+  TwoStageDecoder(const RotNet& rotnet, const TwoStageConfig& cfg, Generator& gen);
+  // (N, Cf, hf, wf) -> (N, code); the features themselves when code == 0.
+  Tensor code(const Tensor& features);
+  // The code -> (N, C, H, W) in [0, 1].
+  Tensor decode_code(const Tensor& code);
+  Tensor forward(const Tensor& features) override { return decode_code(code(features)); }
+  std::string type_name() const override { return "TwoStageDecoder"; }
+
+ private:
+  int code_;
+  float slope_;
+  int64_t feat_c_, feat_h_, feat_w_;
+  Tensor decode_features(const Tensor& f);  // the transposed convolutions
+  std::shared_ptr<nn::Linear> squeeze_, expand_;
+  std::vector<std::shared_ptr<nn::Sequential>> stages_;
 };
 
 class TwoStageAE : public nn::Module {
@@ -42,6 +78,8 @@ class TwoStageAE : public nn::Module {
   // E(x) under NoGradGuard: a plain forward, no tape, requires no grad.
   Tensor encode(const Tensor& x);
   Tensor decode(const Tensor& features);  // -> (N, C, H, W) in [0, 1]
+  // The bottleneck code of x: (N, config().code) (the features when code == 0).
+  Tensor code(const Tensor& x) { return decoder_->code(encode(x)); }
   Tensor forward(const Tensor& x) override { return decode(encode(x)); }
   std::string type_name() const override { return "TwoStageAE"; }
 
@@ -58,7 +96,7 @@ class TwoStageAE : public nn::Module {
  private:
   TwoStageConfig cfg_;
   std::shared_ptr<RotNet> rotnet_;
-  std::shared_ptr<nn::Sequential> decoder_;
+  std::shared_ptr<TwoStageDecoder> decoder_;
 };
 
 }  // namespace recon::models

@@ -7,7 +7,9 @@
 // conv weight- or input-gradient kernel ran for it.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "data/transforms.hpp"
@@ -15,6 +17,7 @@
 #include "models/rotnet.hpp"
 #include "models/twostage.hpp"
 #include "nn/optim.hpp"
+#include "runtime/error.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/profile.hpp"
 
@@ -163,15 +166,16 @@ TEST_CASE("TwoStageAE: the frozen encoder is bitwise unchanged and runs no gradi
   }
   CHECK(last < first);
   // The encoder ran forward (2 convs a step) but never backward: the decoder
-  // holds transposed convs only, so any conv2d gradient kernel would be the encoder's.
+  // holds Linear layers and transposed convs only, so any conv2d gradient
+  // kernel would be the encoder's.
   CHECK(range_count("conv2d") == 2 * steps);
   CHECK(range_count("conv2d_backward_weight") == 0);
   CHECK(range_count("conv2d_backward_data") == 0);
   CHECK(range_count("conv2d_backward_bias") == 0);
-  // The decoder's two transposed convs did get weight gradients; the first
-  // one's input (the encoder's features) needs none.
+  // The decoder's two transposed convs did get weight gradients; behind the
+  // bottleneck (squeeze, expand) both inputs need a gradient too.
   CHECK(range_count("conv_transpose2d_backward_weight") == 2 * steps);
-  CHECK(range_count("conv_transpose2d_backward_data") == 1 * steps);
+  CHECK(range_count("conv_transpose2d_backward_data") == 2 * steps);
 
   size_t k = 0;
   for (auto& [name, t] : rotnet->named_parameters()) {
@@ -214,4 +218,51 @@ TEST_CASE("TwoStageAE: the decoder mirrors odd sizes back to the input") {
   Tensor x = test::rand_tensor({2, 1, 25, 14}, 15, 0.f, 1.f);
   CHECK(model(x).shape() == x.shape());
   CHECK(model.loss(x).loss.dim() == 0);
+}
+
+TEST_CASE("TwoStageAE: the decoder squeezes the frozen features to a code of config().code numbers") {
+  Generator gen(16);
+  auto rotnet = std::make_shared<RotNet>(tiny_config(), gen);
+  const int64_t flat = (int64_t)rotnet->feature_channels() * rotnet->feature_size().h * rotnet->feature_size().w;
+  Tensor x = bar_images(3, 16, 17);
+  SUBCASE("default: 32 numbers, a Linear squeeze and expand") {
+    TwoStageAE model(rotnet, TwoStageConfig{}, gen);
+    CHECK(model.config().code == 32);
+    CHECK(model.code(x).shape() == Shape{3, 32});
+    CHECK(model(x).shape() == x.shape());
+    std::vector<std::string> names;
+    for (auto& [name, t] : model.named_parameters()) names.push_back(name);
+    CHECK(std::find(names.begin(), names.end(), "decoder.squeeze.weight") != names.end());
+    CHECK(std::find(names.begin(), names.end(), "decoder.expand.weight") != names.end());
+    int64_t squeeze = 0;
+    for (auto& [name, t] : model.named_parameters())
+      if (name == "decoder.squeeze.weight") squeeze = t.numel();
+    CHECK(squeeze == 32 * flat);
+  }
+  SUBCASE("code 0: no bottleneck, the features decoded directly") {
+    TwoStageConfig c;
+    c.code = 0;
+    TwoStageAE model(rotnet, c, gen);
+    CHECK(model.code(x).shape() == model.encode(x).shape());
+    CHECK(model(x).shape() == x.shape());
+    for (auto& [name, t] : model.named_parameters()) {
+      INFO(name);
+      CHECK(name.find("squeeze") == std::string::npos);
+      CHECK(name.find("expand") == std::string::npos);
+    }
+    // As before the bottleneck: the first transposed conv's input (the
+    // frozen features) needs no gradient.
+    model.train();
+    reset_range_counts();
+    TwoStageAE::Loss l = model.loss(x);
+    l.loss.backward();
+    CHECK(range_count("conv_transpose2d_backward_weight") == 2);
+    CHECK(range_count("conv_transpose2d_backward_data") == 1);
+    CHECK(range_count("conv2d_backward_weight") == 0);
+  }
+  SUBCASE("a negative code is an error") {
+    TwoStageConfig c;
+    c.code = -1;
+    CHECK_THROWS_WITH_AS(TwoStageAE(rotnet, c, gen), doctest::Contains("code must be >= 0"), Error);
+  }
 }

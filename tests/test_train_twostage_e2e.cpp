@@ -1,7 +1,7 @@
 // End-to-end tests of apps/train_twostage: the app runs all three stages and
 // the scoring on a tiny synthetic MVTec-layout set (textures with scratches,
 // holes and blobs, data/synthetic.hpp) in seconds, and anomalies must score
-// above normals; an interrupted run (--stop-after after stage-2 epoch 1, and
+// above normals; the checkpoint holds the decoder's bottleneck; an interrupted run (--stop-after after stage-2 epoch 1, and
 // --stop-after-steps, the Ctrl-C path, in the middle of stage 3) resumed with
 // --resume must end with bitwise the same weights as an uninterrupted one; a
 // NaN loss stops naming the stage and step and keeps the last good checkpoint.
@@ -113,6 +113,12 @@ TEST_CASE("train_twostage: all three stages on tiny synthetic data; anomalies sc
   // The final checkpoint carries the calibration for later scoring.
   const recon::nn::Checkpoint ck = recon::nn::read_checkpoint((out / "checkpoint.safetensors").string());
   CHECK(ck.config.at("calibration").at("views").size() == 4);
+  // The decoder's bottleneck (--decoder-code, default 32 numbers) is in the
+  // configuration and in the checkpoint.
+  CHECK(run.at("config").at("decoder_code").as_int() == 32);
+  const recon::Tensor* squeeze = ck.model.find("twostage.decoder.squeeze.weight");
+  REQUIRE(squeeze != nullptr);
+  CHECK(squeeze->size(0) == 32);
 }
 
 TEST_CASE("train_twostage: an interrupted run resumed with --resume ends bitwise equal to an uninterrupted one") {
