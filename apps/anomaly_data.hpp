@@ -112,7 +112,8 @@ inline AnomalyData load_anomaly_data(const DataSpec& s, const std::string& cls, 
   d.channels = first.channels;
   d.height = first.height;
   d.width = first.width;
-  if (s.image_size > 0 && (s.image_size != first.height || s.image_size != first.width)) {
+  if (s.image_size > 0) {
+    // Every image, not only when the first differs: a set may mix sizes.
     // Area averaging when shrinking (no aliasing), bilinear when enlarging.
     const data::ResizeMode mode =
         s.image_size < std::max(first.height, first.width) ? data::ResizeMode::Area : data::ResizeMode::Bilinear;

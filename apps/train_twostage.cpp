@@ -265,6 +265,7 @@ class ClassRun {
  private:
   void build();
   void prepare_state();
+  nn::Checkpoint read_own_checkpoint() const;
   void train_stage(int s);
   StepResult step(int s, const Tensor& x);
   nn::Json heldout(int s);
@@ -348,6 +349,14 @@ void ClassRun::build() {
               (data_.width + 3) / 4);
 }
 
+// The newest usable checkpoint of this run (<out>/checkpoint.safetensors, or
+// its .prev when the newest is damaged), refused unless train_twostage wrote it.
+nn::Checkpoint ClassRun::read_own_checkpoint() const {
+  nn::LatestCheckpoint latest = nn::read_latest_good_checkpoint(ckpt_);
+  nn::require_checkpoint_app(latest.checkpoint, latest.used_path, "train_twostage");
+  return std::move(latest.checkpoint);
+}
+
 // Decides where training starts: --resume continues from the checkpoint;
 // --stages without some stage takes that stage's weights from it; listed
 // stages train from their fresh initialisation.
@@ -356,7 +365,7 @@ void ClassRun::prepare_state() {
   const bool all = train_on_[1] && train_on_[2] && train_on_[3];
   const bool have = fs::exists(ckpt_);
   if (cfg_.resume && have) {
-    nn::Checkpoint ck = nn::read_checkpoint(ckpt_);
+    nn::Checkpoint ck = read_own_checkpoint();
     m_->load_state_dict(ck.model);
     st_ = state_from_json(ck.config.at("state"));
     for (int s = 1; s <= 3; ++s) {
@@ -382,7 +391,7 @@ void ClassRun::prepare_state() {
     for (int s = 1; s <= 3; ++s)
       if (train_on_[s] && name.rfind(stage_prefix(s), 0) == 0) fresh.emplace_back(t, t.clone());
   const uint64_t fresh_offset = m_->noise_generator().offset();
-  nn::Checkpoint ck = nn::read_checkpoint(ckpt_);
+  nn::Checkpoint ck = read_own_checkpoint();
   m_->load_state_dict(ck.model);
   for (auto& [live, init] : fresh) live.copy_(init);
   const TrainState saved = state_from_json(ck.config.at("state"));
@@ -495,7 +504,7 @@ void ClassRun::train_stage(int s) {
   ao.lr = stage_lr(cfg_, s);
   nn::Adam opt(stage_parameters(*m_, s), ao);
   if (st_.running_stage == s && (st_.epochs_done[s] > 0 || st_.steps_in_epoch > 0)) {
-    nn::Checkpoint ck = nn::read_checkpoint(ckpt_);
+    nn::Checkpoint ck = read_own_checkpoint();
     RECON_CHECK(ck.optimizer_type == opt.type_name(),
                 "checkpoint " << ckpt_ << ": optimizer " << ck.optimizer_type << ", expected " << opt.type_name());
     opt.load_state_dict(ck.optimizer);

@@ -140,4 +140,12 @@ LatestCheckpoint load_latest_good_checkpoint(const std::string& path, Module& mo
   return latest;
 }
 
+void require_checkpoint_app(const Checkpoint& ck, const std::string& path, const std::string& app) {
+  const Json* writer = ck.config.is_object() ? ck.config.find("app") : nullptr;
+  const std::string wrote = writer && writer->is_string() ? writer->as_string() : "";
+  RECON_CHECK(wrote == app, path << " is " << (wrote.empty() ? "not a checkpoint of a ReconAD training app"
+                                                             : "a checkpoint of " + wrote)
+                                 << "; this needs one written by " << app);
+}
+
 }  // namespace recon::nn

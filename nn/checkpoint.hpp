@@ -58,6 +58,11 @@ struct LatestCheckpoint {
 };
 LatestCheckpoint read_latest_good_checkpoint(const std::string& path);
 
+// Checks that a checkpoint was written by `app` (the config's "app" field, set
+// by every training app); throws naming the file, the app that wrote it and
+// the one that needs it (e.g. a method-1 checkpoint given to train_twostage).
+void require_checkpoint_app(const Checkpoint& ck, const std::string& path, const std::string& app);
+
 // Restores `model` (and `optimizer`, if given: the checkpoint must hold the
 // same optimizer type) in place; returns the saved configuration. With
 // strict = false, tensors the model lacks are ignored (missing ones still fail).

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/error.hpp"
+
 namespace recon_test {
 
 namespace fs = std::filesystem;

@@ -187,7 +187,7 @@ TEST_CASE("train_twostage: --help exits 0, an unknown flag exits 2") {
 #else
 
 TEST_CASE("train_twostage end to end: skipped (the app is not built, RECON_BUILD_APPS=OFF)") {
-  MESSAGE("train_twostage is not built; nothing to run");
+  std::exit(77);  // ctest reports the suite as skipped
 }
 
 #endif
