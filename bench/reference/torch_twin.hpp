@@ -1,0 +1,80 @@
+// The LibTorch twin of method 2 (RotNet, two-stage decoder, refiner, and the
+// scoring views) behind a torch-free interface, so that bench/bench_train.cpp
+// compiles without LibTorch. Implemented in torch_twin.cpp, which is built
+// only when CMake finds Torch (RECON_TORCH_REFERENCE); bench_train then sees
+// RECON_HAVE_TORCH_TWIN=1. Weights come from a safetensors file written by
+// bench_train (the ReconAD state_dict, names "twostage.rotnet.*",
+// "twostage.decoder.*", "refiner.*"), so both sides start identical.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace recon::reference {
+
+// The architecture (mirrors models::RotNetConfig, TwoStageConfig and
+// RefinerConfig) and the optimiser.
+struct TwinConfig {
+  int channels = 1, height = 28, width = 28;
+  int rot_base_width = 32, rot_max_width = 256, rot_target_size = 8;
+  float slope = 0.2f;
+  float ssim_weight = 1.f;
+  int ref_base_width = 32, ref_latent = 4;
+  float beta = 0.01f;
+  float lr = 1e-3f;
+};
+
+// Named float arrays: losses, outputs, per-parameter gradients ("grad.<name>").
+using NamedValues = std::vector<std::pair<std::string, std::vector<float>>>;
+
+class TorchTwin {
+ public:
+  // cuda: run on torch's CUDA device 0 (throws when torch has none).
+  TorchTwin(const TwinConfig& cfg, const std::string& weights_path, bool cuda);
+  ~TorchTwin();
+  TorchTwin(const TorchTwin&) = delete;
+  TorchTwin& operator=(const TorchTwin&) = delete;
+
+  // Reloads every weight and buffer from the safetensors file.
+  void reset();
+  // The batch every call below uses: n images, n * C * H * W floats.
+  void set_batch(const std::vector<float>& x, int n);
+
+  // Validation passes (no optimiser step): the loss and every trainable
+  // parameter's gradient, named as in the checkpoint with a "grad." prefix.
+  NamedValues rotnet_grads();   // stage 1, BatchNorm in training mode
+  NamedValues decoder_grads();  // stage 2, frozen encoder in eval mode
+  NamedValues refiner_grads();  // stage 3 with z = mu (deterministic)
+  // Scoring views ("hat.mse", "hat.ssim", "hat.feature", "hat.rotation",
+  // "tilde.mse", "tilde.ssim", "tilde.feature", "entropy"), one per image.
+  NamedValues score();
+  // Composite ops alone: SSIM loss of (a, b), per-image entropy of a, and the
+  // information reduction (kl, z in eval mode) of (mu, logvar).
+  NamedValues ops(const std::vector<float>& a, const std::vector<float>& b, const std::vector<int64_t>& shape);
+
+  // Timed steps: zero_grad, forward, loss, backward, Adam step (torch::optim).
+  void rotnet_step();
+  void decoder_step();
+  void refiner_step();  // x_hat under no-grad, then the refiner with sampled z
+  void score_step();
+  // The composites alone, timed: set the inputs once (images a, b of
+  // `shape`; mu, logvar of `latent_shape`), then op_step(0) SSIM loss forward
+  // + backward, op_step(1) image entropy, op_step(2) information reduction
+  // (sampled z) forward + backward of sum(z) + kl.
+  void set_op_inputs(const std::vector<float>& a, const std::vector<float>& b, const std::vector<int64_t>& shape,
+                     const std::vector<float>& mu, const std::vector<float>& logvar,
+                     const std::vector<int64_t>& latent_shape);
+  void op_step(int which);
+  void synchronize();
+
+  static std::string version();  // "LibTorch 1.13.1, N threads, ..."
+  static void set_threads(int n);
+  static int threads();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace recon::reference
