@@ -328,9 +328,9 @@ int main(int argc, char** argv) {
   Config cfg;
   cfg.data.kind = "";
   apps::Cli cli("recon_eval",
-                "Evaluates a checkpoint of train_multiview (method 1) on a test set: image AUROC, AUPRC, F1-max, "
-                "the stored threshold's decisions, pixel AUROC and AUPRO where masks exist; writes metrics.json "
-                "and a self-contained report.html (curves, histograms, best and worst cases).");
+                "Evaluates a checkpoint of train_multiview (method 1) or train_twostage (method 2) on a test set: "
+                "image AUROC, AUPRC, F1-max, the stored threshold's decisions, pixel AUROC and AUPRO where masks "
+                "exist; writes metrics.json and a self-contained report.html (curves, histograms, best and worst cases).");
   cli.add("--checkpoint", cfg.checkpoint, "the checkpoint (checkpoint.safetensors of a training app)");
   cli.add("--dataset", cfg.data.kind,
           "fashion-mnist, idx, mvtec, folder or piped; empty: the data the checkpoint was trained on");

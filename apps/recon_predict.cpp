@@ -49,7 +49,7 @@ int run(const Config& cfg) {
     calib.threshold_rule = "--threshold";
   }
   RECON_CHECK(calib.has_threshold(), cfg.checkpoint << " stores no decision threshold (train it with a newer "
-                                                       "train_multiview) and no --threshold was given");
+                                                       "training app) and no --threshold was given");
   std::vector<fs::path> files;
   for (const std::string& in : cfg.inputs) {
     RECON_CHECK(fs::exists(in), "--input " << in << ": no such file or folder");
@@ -120,9 +120,9 @@ int main(int argc, char** argv) {
   }
   std::string input_help;
   apps::Cli cli("recon_predict",
-                "Scores image files or folders with a checkpoint of train_multiview: one JSON line per image (path, "
-                "score, normalised score, decision at the calibrated threshold) on stdout, heat-map and overlay "
-                "PNGs in --out.");
+                "Scores image files or folders with a checkpoint of train_multiview or train_twostage: one JSON "
+                "line per image (path, score, normalised score, decision at the calibrated threshold) on stdout, "
+                "heat-map and overlay PNGs in --out.");
   cli.add("--input", input_help, "an image file or a folder of images; may repeat");
   cli.add("--checkpoint", cfg.checkpoint, "the checkpoint (checkpoint.safetensors of a training app)");
   cli.add("--out", cfg.out, "folder for <name>_heatmap.png and <name>_overlay.png");

@@ -11,9 +11,10 @@
 //            x_tilde.
 //   Scoring: the multi-view scorer (mse, ssim, feature with phi = E's pooled
 //            features, plus the RotNet rotation score as an extra view),
-//            calibrated on held-out normals only; the image AUROC of every
-//            view and of the fused score, for x_hat and for x_tilde; pixel
-//            AUROC and AUPRO when the test set has masks.
+//            calibrated on held-out normals only (the decision threshold:
+//            --threshold-quantile of their fused x_tilde scores); the image
+//            AUROC of every view and of the fused score, for x_hat and for
+//            x_tilde; pixel AUROC and AUPRO when the test set has masks.
 // A checkpoint (atomic) after every epoch and on Ctrl-C holds every stage's
 // weights, the running stage's optimizer, the stage/epoch/step counters and
 // the refiner's noise generator, so --resume continues bitwise-identically
@@ -95,6 +96,7 @@ struct Config {
   int latent_channels = 4;
   std::string difficulty = "entropy";
   std::string normalization = "residual";
+  double threshold_quantile = 0.99;  // of the calibration normals' fused scores (x_tilde): the stored threshold
   uint64_t seed = 0;
   std::string device = "auto";
   std::string out = "runs/train_twostage";
@@ -140,6 +142,7 @@ nn::Json config_json(const Config& c) {
   j.set("latent_channels", nn::Json(c.latent_channels));
   j.set("difficulty", nn::Json(c.difficulty));
   j.set("normalization", nn::Json(c.normalization));
+  j.set("threshold_quantile", nn::Json(c.threshold_quantile));
   j.set("seed", nn::Json((uint64_t)c.seed));
   j.set("device", nn::Json(c.device));
   j.set("out", nn::Json(c.out));
@@ -658,8 +661,11 @@ nn::Json ClassRun::score() {
   std::vector<double> w_recon(views.size(), 1.0);
   w_recon.back() = 0.0;  // the rotation view
   const models::Calibration cal_hat = models::fit_calibration(cal.hat, cal.d, so.measure, so.normalization, w_all);
-  const models::Calibration cal_tilde =
-      models::fit_calibration(cal.tilde, cal.d, so.measure, so.normalization, w_all);
+  models::Calibration cal_tilde = models::fit_calibration(cal.tilde, cal.d, so.measure, so.normalization, w_all);
+  // The decision threshold of the final checkpoint (recon_eval, recon_predict):
+  // a quantile of the calibration normals' fused x_tilde scores.
+  models::fit_threshold_quantile(cal_tilde, models::apply_calibration(cal_tilde, cal.tilde, cal.d).fused,
+                                 cfg_.threshold_quantile);
 
   nn::Json result = nn::Json::object();
   nn::Json auroc = nn::Json::object();
@@ -776,7 +782,8 @@ nn::Json ClassRun::run() {
                                               << "; include it in --stages (or pass --no-score)");
     sc = score();
     // The final checkpoint: every weight, no optimizer, the calibration of
-    // x_tilde (the method's output) for later scoring.
+    // x_tilde (the method's output) with its threshold, for later scoring
+    // (recon_eval, recon_predict: eval/detector).
     st_.running_stage = 0;
     st_.steps_in_epoch = 0;
     const nn::Json calib = sc.at("calibration");
@@ -851,6 +858,8 @@ int run(const Config& cfg) {
   RECON_CHECK(cfg.batch_size > 0, "--batch-size must be positive");
   RECON_CHECK(cfg.epochs_rotnet >= 0 && cfg.epochs_decoder >= 0 && cfg.epochs_refiner >= 0, "epochs must be >= 0");
   RECON_CHECK(cfg.beta >= 0, "--beta must be >= 0");
+  RECON_CHECK(cfg.threshold_quantile > 0 && cfg.threshold_quantile <= 1,
+              "--threshold-quantile must lie in (0, 1], got " << cfg.threshold_quantile);
   RECON_CHECK(cfg.decoder_code >= 0, "--decoder-code must be >= 0 (0: no bottleneck)");
   Device device = parse_device(cfg.device);
   if (cfg.device == "auto" && device.is_cuda()) {
@@ -993,6 +1002,9 @@ int main(int argc, char** argv) {
   cli.add("--difficulty", cfg.difficulty,
           "difficulty measure of the calibration: entropy, local-entropy, gradient, compression, lowpass");
   cli.add("--normalization", cfg.normalization, "error normalisation by difficulty: none, ratio or residual");
+  cli.add("--threshold-quantile", cfg.threshold_quantile,
+          "the final checkpoint's decision threshold: this quantile of the calibration normals' fused x_tilde "
+          "scores (recon_eval and recon_predict decide with it)");
   cli.add("--seed", cfg.seed, "seed for initialisation, splits, shuffling and the refiner's noise");
   cli.add("--device", cfg.device,
           "auto, cpu or cuda (auto: CUDA when present and every op this app uses has a CUDA kernel, checked "

@@ -1,6 +1,6 @@
-// load_detector: method 1 (ConvAE + MultiViewScorer) from its checkpoint;
-// method 2 recognised and reported. score_images: whole-image and tile mode
-// over any Detector.
+// load_detector: method 1 (ConvAE + MultiViewScorer) and method 2 (RotNet,
+// TwoStageAE and Refiner, scored on x_tilde as train_twostage scores) from
+// their checkpoints. score_images: whole-image and tile mode over any Detector.
 #include "eval/detector.hpp"
 
 #include <algorithm>
@@ -9,6 +9,9 @@
 #include "data/transforms.hpp"
 #include "eval/tiles.hpp"
 #include "models/conv_ae.hpp"
+#include "models/refiner.hpp"
+#include "models/rotnet.hpp"
+#include "models/twostage.hpp"
 #include "nn/checkpoint.hpp"
 #include "runtime/autograd.hpp"
 #include "runtime/error.hpp"
@@ -77,6 +80,120 @@ class MultiViewDetector : public Detector {
   std::unique_ptr<models::MultiViewScorer> scorer_;
 };
 
+// Method 2's modules under train_twostage's checkpoint names: the RotNet
+// inside the two-stage AE ("twostage.rotnet."), its decoder
+// ("twostage.decoder.") and the refiner ("refiner.").
+class Method2Model : public nn::Module {
+ public:
+  Method2Model(const models::RotNetConfig& rc, const models::TwoStageConfig& tc, const models::RefinerConfig& fc)
+      : gen_(0) {
+    rotnet = std::make_shared<models::RotNet>(rc, gen_);
+    ae = register_module("twostage", std::make_shared<models::TwoStageAE>(rotnet, tc, gen_));
+    refiner = register_module("refiner", std::make_shared<models::Refiner>(fc, gen_));
+  }
+  std::string type_name() const override { return "Method2"; }
+  std::shared_ptr<models::RotNet> rotnet;
+  std::shared_ptr<models::TwoStageAE> ae;
+  std::shared_ptr<models::Refiner> refiner;
+
+ private:
+  Generator gen_;  // initial weights only (all replaced by the checkpoint's); the refiner keeps a pointer
+};
+
+// Method 2 (train_twostage): x_hat = D(E(x)), x_tilde = the refiner's output
+// with z = mu (eval), scored on x_tilde by the multi-view scorer (mse, ssim,
+// feature with phi = the RotNet's features, and the rotation score of x),
+// with the x_tilde calibration the final checkpoint stores. config() is the
+// training configuration (dataset, split, seed: what recon_eval's default
+// test set reads) plus "app", "class", "model" and "calibration".
+class TwoStageDetector : public Detector {
+ public:
+  TwoStageDetector(const std::string& path, const nn::Checkpoint& ck, Device device) : device_(device) {
+    RECON_CHECK(config_field(ck.config, "config") && config_field(ck.config, "model"),
+                path << ": a method 2 checkpoint without its \"config\" and \"model\" (not written by "
+                        "train_twostage?)");
+    RECON_CHECK(config_field(ck.config, "calibration"),
+                path << ": the checkpoint holds no calibration (written before train_twostage finished scoring, "
+                        "or with --no-score)");
+    const nn::Json& tc_json = ck.config.at("config");
+    const nn::Json& model = ck.config.at("model");
+    config_ = tc_json;
+    for (const char* key : {"app", "class", "model", "calibration"})
+      if (const nn::Json* v = config_field(ck.config, key)) config_.set(key, *v);
+    // --all-classes: the class this checkpoint belongs to.
+    if (const nn::Json* all = config_field(tc_json, "all_classes"); all && all->is_bool() && all->as_bool()) {
+      const std::string cls = ck.config.at("class").as_string();
+      if (string_field(tc_json, "dataset") == "mvtec")
+        config_.set("category", nn::Json(cls));
+      else
+        config_.set("normal_class", nn::Json((int64_t)std::stoi(cls)));
+    }
+    const nn::Json::Array& img = model.at("image").as_array();
+    channels_ = (int)img.at(0).as_int();
+    height_ = (int)img.at(1).as_int();
+    width_ = (int)img.at(2).as_int();
+    models::RotNetConfig rc;
+    rc.channels = channels_;
+    rc.height = height_;
+    rc.width = width_;
+    rc.base_width = (int)tc_json.at("width").as_int();
+    rc.max_width = (int)tc_json.at("max_width").as_int();
+    rc.target_size = (int)tc_json.at("target_size").as_int();
+    models::TwoStageConfig tc;
+    tc.ssim_weight = (float)tc_json.at("ssim_weight").as_number();
+    tc.code = (int)tc_json.at("decoder_code").as_int();
+    models::RefinerConfig fc;
+    fc.channels = channels_;
+    fc.height = height_;
+    fc.width = width_;
+    fc.base_width = (int)tc_json.at("refiner_width").as_int();
+    fc.latent_channels = (int)tc_json.at("latent_channels").as_int();
+    fc.beta = (float)tc_json.at("beta").as_number();
+    model_ = std::make_unique<Method2Model>(rc, tc, fc);
+    model_->load_state_dict(ck.model);
+    model_->to(device_);
+    model_->eval();
+    models::ScorerOptions so;
+    so.measure = models::parse_difficulty_measure(string_field(tc_json, "difficulty"));
+    so.normalization = models::parse_normalization(string_field(tc_json, "normalization"));
+    models::RotNet* rot = model_->rotnet.get();
+    scorer_ = std::make_unique<models::MultiViewScorer>([rot](const Tensor& t) { return rot->features(t); }, so);
+    scorer_->add_view(kViewRotation, [rot](const Tensor& t, const Tensor&) {
+      return models::rotation_scores(*rot, t).to_vector();
+    });
+    scorer_->set_calibration(models::Calibration::from_json(config_.at("calibration")));
+  }
+  std::string method() const override { return "twostage"; }
+  int channels() const override { return channels_; }
+  int height() const override { return height_; }
+  int width() const override { return width_; }
+  const models::Calibration& calibration() const override { return scorer_->calibration(); }
+  DetectorOutput run(const Tensor& x) override {
+    NoGradGuard no_grad;
+    const Tensor xd = x.to(device_);
+    const Tensor x_hat = model_->ae->forward(xd);
+    const Tensor x_tilde = model_->refiner->forward(xd, x_hat, false).x_tilde;
+    const models::Scores s = scorer_->score(scorer_->errors(xd, x_tilde), scorer_->difficulty(xd));
+    DetectorOutput out;
+    out.fused = s.fused;
+    out.x_hat = x_tilde.to(Device::cpu());
+    out.map = scorer_->pixel_map(xd, x_tilde).to(Device::cpu());
+    return out;
+  }
+
+ private:
+  static constexpr const char* kViewRotation = "rotation";  // train_twostage's extra view
+  static std::string string_field(const nn::Json& j, std::string_view key) {
+    const nn::Json* v = config_field(j, key);
+    RECON_CHECK(v && v->is_string(), "the checkpoint's config has no string \"" << key << "\"");
+    return v->as_string();
+  }
+  Device device_;
+  int channels_ = 0, height_ = 0, width_ = 0;
+  std::unique_ptr<Method2Model> model_;
+  std::unique_ptr<models::MultiViewScorer> scorer_;
+};
+
 bool has_prefix(const nn::StateDict& sd, const std::string& prefix) {
   for (const auto& [name, t] : sd)
     if (name.rfind(prefix, 0) == 0) return true;
@@ -120,8 +237,7 @@ std::unique_ptr<Detector> load_detector(const std::string& checkpoint_path, Devi
   if (method == "multiview") {
     det = std::make_unique<MultiViewDetector>(checkpoint_path, ck, device);
   } else {
-    RECON_FAIL(checkpoint_path << ": a method 2 (train_twostage) checkpoint (recognised by " << how
-                               << "); scoring method 2 is not supported yet");
+    det = std::make_unique<TwoStageDetector>(checkpoint_path, ck, device);
   }
   det->detected_by = how;
   return det;

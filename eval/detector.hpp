@@ -4,7 +4,9 @@
 // checkpoint's config and picks the method: "app" == "train_multiview" is
 // method 1 (ConvAE + MultiViewScorer, calibration in the config); method 2
 // (train_twostage) is recognised by its config's "app" or, failing that, by
-// its tensor name prefixes. fit_image brings a decoded image to the model's
+// its tensor name prefixes, and scored as train_twostage scores: the refined
+// x_tilde (refiner in eval, z = mu) in the views mse, ssim, feature and
+// rotation with the calibration its final checkpoint stores. fit_image brings a decoded image to the model's
 // input (channels converted; size resized: area averaging when shrinking,
 // bilinear when enlarging, as the training apps' --image-size does).
 #pragma once
