@@ -20,6 +20,7 @@
 #include "data/synthetic.hpp"
 #include "nn/checkpoint.hpp"
 #include "runtime/generator.hpp"
+#include "checkpoint_compare.hpp"
 #include "test_data_util.hpp"
 
 #if defined(RECON_TRAIN_TWOSTAGE_EXE) && defined(RECON_TRAIN_MULTIVIEW_EXE)
@@ -67,20 +68,6 @@ std::string tiny_args(const fs::path& data, const fs::path& out) {
          "--epochs-rotnet 3 --epochs-decoder 3 --epochs-refiner 3 --out '" + out.string() + "'";
 }
 
-void require_same_tensors(const fs::path& a, const fs::path& b) {
-  const recon::nn::Checkpoint ca = recon::nn::read_checkpoint(a.string());
-  const recon::nn::Checkpoint cb = recon::nn::read_checkpoint(b.string());
-  REQUIRE(ca.model.size() > 0);
-  REQUIRE(ca.model.size() == cb.model.size());
-  for (const auto& [name, t] : ca.model) {
-    const recon::Tensor* u = cb.model.find(name);
-    REQUIRE_MESSAGE(u != nullptr, name);
-    const std::vector<float> x = t.to_vector(), y = u->to_vector();
-    REQUIRE(x.size() == y.size());
-    CHECK_MESSAGE(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0, "tensor " << name << " differs");
-  }
-}
-
 }  // namespace
 
 TEST_CASE("train_twostage killed with SIGKILL at random points and resumed ends with the uninterrupted weights") {
@@ -118,7 +105,7 @@ TEST_CASE("train_twostage killed with SIGKILL at random points and resumed ends 
   // restarted from checkpoints they left, not from scratch.
   CHECK(kills >= 2);
   CHECK(resumed >= 2);
-  require_same_tensors(dir.path() / "clean" / "checkpoint.safetensors",
+  recon_test::require_same_tensors(dir.path() / "clean" / "checkpoint.safetensors",
                        dir.path() / "killed" / "checkpoint.safetensors");
 }
 

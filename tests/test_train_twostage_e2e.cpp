@@ -19,6 +19,7 @@
 #include "nn/checkpoint.hpp"
 #include "nn/json.hpp"
 #include "runtime/error.hpp"
+#include "checkpoint_compare.hpp"
 #include "test_data_util.hpp"
 
 #ifdef RECON_TRAIN_TWOSTAGE_EXE
@@ -68,20 +69,6 @@ std::string tiny_args(const fs::path& data, const fs::path& out, const std::stri
 }
 
 // Every tensor of two checkpoints, bitwise.
-void require_same_tensors(const fs::path& a, const fs::path& b) {
-  const recon::nn::Checkpoint ca = recon::nn::read_checkpoint(a.string());
-  const recon::nn::Checkpoint cb = recon::nn::read_checkpoint(b.string());
-  REQUIRE(ca.model.size() == cb.model.size());
-  REQUIRE(ca.model.size() > 0);
-  for (const auto& [name, t] : ca.model) {
-    const recon::Tensor* u = cb.model.find(name);
-    REQUIRE_MESSAGE(u != nullptr, name);
-    const std::vector<float> x = t.to_vector(), y = u->to_vector();
-    REQUIRE(x.size() == y.size());
-    CHECK_MESSAGE(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0, "tensor " << name << " differs");
-  }
-}
-
 }  // namespace
 
 TEST_CASE("train_twostage: all three stages on tiny synthetic data; anomalies score above normals") {
@@ -138,7 +125,7 @@ TEST_CASE("train_twostage: an interrupted run resumed with --resume ends bitwise
     CHECK(ck.optimizer.size() > 0);
   }
   REQUIRE(run_app(tiny_args(data, b, epochs) + " --resume", dir.path() / "b2.txt") == 0);
-  require_same_tensors(a / "checkpoint.safetensors", b / "checkpoint.safetensors");
+  recon_test::require_same_tensors(a / "checkpoint.safetensors", b / "checkpoint.safetensors");
 
   // C: the Ctrl-C path (a checkpoint in the middle of an epoch, exit 130)
   // inside stage 3, whose bottleneck noise generator must resume too.
@@ -152,7 +139,7 @@ TEST_CASE("train_twostage: an interrupted run resumed with --resume ends bitwise
     CHECK(ck.config.at("state").at("steps_in_epoch").as_int() > 0);
   }
   REQUIRE(run_app(tiny_args(data, c, epochs) + " --resume", dir.path() / "c2.txt") == 0);
-  require_same_tensors(a / "checkpoint.safetensors", c / "checkpoint.safetensors");
+  recon_test::require_same_tensors(a / "checkpoint.safetensors", c / "checkpoint.safetensors");
   const Json ra = Json::parse(read_text(a / "run.json")), rc2 = Json::parse(read_text(c / "run.json"));
   CHECK(ra.at("classes").as_array().at(0).at("image_auroc") == rc2.at("classes").as_array().at(0).at("image_auroc"));
 }
