@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "data/idx.hpp"
+#include "idx_fixture.hpp"
 #include "data/image_io.hpp"
 #include "eval/report.hpp"
 #include "models/multiview.hpp"
@@ -33,30 +34,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kSide = 28;
-
-// n images alternating class 0 (a ramp, values 40-130) and 1 (noise); the
-// pixels are returned too.
-std::vector<uint8_t> write_split(const fs::path& dir, const std::string& prefix, int n, uint64_t seed) {
-  Generator gen(seed);
-  const std::vector<float> u = Tensor::uniform({(int64_t)n * (kSide * kSide + 2)}, gen).to_vector();
-  std::vector<uint8_t> pixels, labels;
-  size_t k = 0;
-  for (int i = 0; i < n; ++i) {
-    const int label = i % 2;
-    labels.push_back((uint8_t)label);
-    const float offset = 40.f + 40.f * u[k++], slope = 1.5f * u[k++];
-    for (int y = 0; y < kSide; ++y)
-      for (int x = 0; x < kSide; ++x) {
-        const float v = label == 0 ? offset + slope * (float)y : 255.f * u[k];
-        ++k;
-        pixels.push_back((uint8_t)std::min(255.f, v));
-      }
-  }
-  data::write_idx(dir / (prefix + "-images-idx3-ubyte"), {n, kSide, kSide}, pixels, false);
-  data::write_idx(dir / (prefix + "-labels-idx1-ubyte"), {n}, labels, false);
-  return pixels;
-}
+using recon_test::write_idx_split;
+constexpr int kSide = recon_test::kIdxSide;
 
 data::Image idx_image(const std::vector<uint8_t>& pixels, int i) {
   data::Image img(1, kSide, kSide);
@@ -110,8 +89,8 @@ struct Trained {
   Trained() {
     const fs::path data_dir = tmp.path / "data", out = tmp.path / "train", log = tmp.path / "train.log";
     fs::create_directories(data_dir);
-    write_split(data_dir, "train", 300, 1);
-    test_pixels = write_split(data_dir, "t10k", 100, 2);
+    write_idx_split(data_dir, "train", 300, 1);
+    test_pixels = write_idx_split(data_dir, "t10k", 100, 2);
     const int rc = run(std::string(RECON_TRAIN_MULTIVIEW_BIN) + " --data " + data_dir.string() + " --out " +
                        out.string() + " --epochs 1 --batch-size 32 --width 8 --latent 16 --seed 3 > " + log.string() +
                        " 2>&1");

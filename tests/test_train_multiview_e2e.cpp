@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "data/idx.hpp"
+#include "idx_fixture.hpp"
 #include "models/conv_ae.hpp"
 #include "models/difficulty.hpp"
 #include "models/multiview.hpp"
@@ -31,29 +32,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kSide = 28;
-
-// n images, alternating class 0 (a ramp of a random offset and slope, values
-// 40-130) and class 1 (uniform noise 0-255).
-void write_split(const fs::path& dir, const std::string& prefix, int n, uint64_t seed) {
-  Generator gen(seed);
-  const std::vector<float> u = Tensor::uniform({(int64_t)n * (kSide * kSide + 2)}, gen).to_vector();
-  std::vector<uint8_t> pixels, labels;
-  size_t k = 0;
-  for (int i = 0; i < n; ++i) {
-    const int label = i % 2;
-    labels.push_back((uint8_t)label);
-    const float offset = 40.f + 40.f * u[k++], slope = 1.5f * u[k++];
-    for (int y = 0; y < kSide; ++y)
-      for (int x = 0; x < kSide; ++x) {
-        const float v = label == 0 ? offset + slope * (float)y : 255.f * u[k];
-        ++k;
-        pixels.push_back((uint8_t)std::min(255.f, v));
-      }
-  }
-  data::write_idx(dir / (prefix + "-images-idx3-ubyte"), {n, kSide, kSide}, pixels, false);
-  data::write_idx(dir / (prefix + "-labels-idx1-ubyte"), {n}, labels, false);
-}
+using recon_test::write_idx_split;
 
 // Runs a shell command; returns its exit status.
 int run(const std::string& cmd) {
@@ -89,8 +68,8 @@ TEST_CASE("train_multiview trains, calibrates, writes metrics and a loadable che
   TempDir tmp;
   const fs::path data_dir = tmp.path / "data", out = tmp.path / "out", log = tmp.path / "log.txt";
   fs::create_directories(data_dir);
-  write_split(data_dir, "train", 300, 1);
-  write_split(data_dir, "t10k", 100, 2);
+  write_idx_split(data_dir, "train", 300, 1);
+  write_idx_split(data_dir, "t10k", 100, 2);
   const std::string bin = RECON_TRAIN_MULTIVIEW_BIN;
   const std::string cmd = bin + " --data " + data_dir.string() + " --out " + out.string() +
                           " --epochs 1 --batch-size 32 --width 8 --latent 16 --difficulty all --seed 3 > " +
