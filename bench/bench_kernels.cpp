@@ -31,6 +31,7 @@
 #include <sstream>
 #include <vector>
 
+#include "bench/default_model_shapes.hpp"
 #include "kernels/common/conv.hpp"
 #include "kernels/cpu/conv.hpp"
 #include "kernels/cuda/conv.hpp"
@@ -68,40 +69,8 @@ constexpr double kValidateNmse = 1e-8;     // float sums of up to 50176 terms ag
   } while (0)
 #endif
 
-struct Layer {
-  std::string name, op;  // op: "conv2d" or "conv_transpose2d"
-  ConvGeometry g;        // conv2d view
-};
-
-ConvGeometry conv_layer(int c_in, int h, int c_out, int stride) {
-  ConvGeometry g;
-  g.n = kBatch, g.c_in = c_in, g.h = h, g.w = h, g.c_out = c_out, g.kh = 3, g.kw = 3;
-  g.stride_h = g.stride_w = stride;
-  g.pad_h = g.pad_w = 1;
-  conv2d_set_output(g);
-  return g;
-}
-
-// conv_transpose2d k3 s2 p1 output_padding 1 from (c_in, h, h): its conv2d view.
-ConvGeometry conv_transpose_layer(int c_in, int h, int c_out) {
-  ConvGeometry g;
-  g.n = kBatch, g.c_out = c_in, g.ho = h, g.wo = h, g.c_in = c_out, g.kh = 3, g.kw = 3;
-  g.stride_h = g.stride_w = 2;
-  g.pad_h = g.pad_w = 1;
-  conv_transpose2d_set_output(g, 1, 1);
-  return g;
-}
-
-std::vector<Layer> model_layers() {
-  return {
-      {"enc1", "conv2d", conv_layer(1, 28, 32, 1)},
-      {"enc2", "conv2d", conv_layer(32, 28, 64, 2)},
-      {"enc3", "conv2d", conv_layer(64, 14, 128, 2)},
-      {"dec1", "conv_transpose2d", conv_transpose_layer(128, 7, 64)},
-      {"dec2", "conv_transpose2d", conv_transpose_layer(64, 14, 32)},
-      {"dec3", "conv2d", conv_layer(32, 28, 1, 1)},
-  };
-}
+using Layer = bench::ConvLayerShape;
+std::vector<Layer> model_layers() { return bench::default_model_convs(kBatch); }
 
 int64_t in_size(const ConvGeometry& g) { return (int64_t)g.n * g.c_in * g.h * g.w; }
 int64_t out_size(const ConvGeometry& g) { return (int64_t)g.n * g.c_out * g.ho * g.wo; }

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/default_model_shapes.hpp"
 #include "kernels/common/conv.hpp"
 #include "kernels/cpu/conv.hpp"
 #include "kernels/cpu/gemm.hpp"
@@ -46,35 +47,15 @@ struct Layer {
   int64_t in = 0, out = 0;  // linear features
 };
 
-ConvGeometry conv_layer(int c_in, int h, int c_out, int stride) {
-  ConvGeometry g;
-  g.c_in = c_in, g.h = h, g.w = h, g.c_out = c_out, g.kh = 3, g.kw = 3;
-  g.stride_h = g.stride_w = stride;
-  g.pad_h = g.pad_w = 1;
-  conv2d_set_output(g);
-  return g;
-}
-
-// conv_transpose2d k3 s2 p1 output_padding 1 from (c_in, h, h): its conv2d view.
-ConvGeometry conv_transpose_layer(int c_in, int h, int c_out) {
-  ConvGeometry g;
-  g.c_out = c_in, g.ho = h, g.wo = h, g.c_in = c_out, g.kh = 3, g.kw = 3;
-  g.stride_h = g.stride_w = 2;
-  g.pad_h = g.pad_w = 1;
-  conv_transpose2d_set_output(g, 1, 1);
-  return g;
-}
-
+// The conv layers of the default model with the linear layer (the encoder's
+// 6272 -> 64 projection) after enc3, in model order; g.n is set per run.
 std::vector<Layer> model_layers() {
-  return {
-      {"enc1", "conv2d", conv_layer(1, 28, 32, 1)},
-      {"enc2", "conv2d", conv_layer(32, 28, 64, 2)},
-      {"enc3", "conv2d", conv_layer(64, 14, 128, 2)},
-      {"fc", "linear", {}, 128 * 7 * 7, 64},
-      {"dec1", "conv_transpose2d", conv_transpose_layer(128, 7, 64)},
-      {"dec2", "conv_transpose2d", conv_transpose_layer(64, 14, 32)},
-      {"dec3", "conv2d", conv_layer(32, 28, 1, 1)},
-  };
+  std::vector<Layer> layers;
+  for (const bench::ConvLayerShape& c : bench::default_model_convs(0)) {
+    layers.push_back({c.name, c.op, c.g});
+    if (c.name == "enc3") layers.push_back({"fc", "linear", {}, 128 * 7 * 7, 64});
+  }
+  return layers;
 }
 
 std::vector<float> random_vector(int64_t n, uint64_t seed) {
