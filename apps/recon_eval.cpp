@@ -41,7 +41,7 @@ struct Config {
   // what else is in the batch (bitwise the same in recon_eval and recon_predict).
   int batch_size = 1;
   std::string device = "cpu";
-  int tile = 0, stride = 0;
+  int tile = -1, stride = 0;  // tile -1: the checkpoint's train_tile (0 when it has none)
   int cases = 3;
   double map_max = 8;
   int max_images = 0;
@@ -110,6 +110,7 @@ int run(Config cfg) {
   const models::Calibration& calib = det->calibration();
   std::printf("recon_eval: %s, method %s (recognised by %s), model input %dx%dx%d\n", cfg.checkpoint.c_str(),
               det->method().c_str(), det->detected_by.c_str(), det->channels(), det->height(), det->width());
+  if (cfg.tile < 0) cfg.tile = eval::trained_tile(*det);
   std::string description;
   bool has_masks = false;
   const data::AnomalySplit split = load_test_split(cfg, det->config(), description, has_masks);
@@ -347,7 +348,9 @@ int main(int argc, char** argv) {
   cli.add("--out", cfg.out, "output folder (metrics.json, report.html, cases/)");
   cli.add("--batch-size", cfg.batch_size, "images (or tiles) per forward pass; 1 makes scores independent of batching (identical in recon_eval and recon_predict), larger is faster but moves the last float bits with the batch's composition");
   cli.add("--device", cfg.device, "cpu or cuda");
-  cli.add("--tile", cfg.tile, "tile mode: score overlapping N x N windows at native resolution (0: off)");
+  cli.add("--tile", cfg.tile,
+          "tile mode: score overlapping N x N windows at native resolution (0: off; -1: the checkpoint's "
+          "train_twostage --train-tile, off when it has none)");
   cli.add("--stride", cfg.stride, "tile mode: window stride (0: tile / 2)");
   cli.add("--cases", cfg.cases, "cases per gallery row of the report");
   cli.add("--map-max", cfg.map_max, "pixel-map value shown as the hottest colour (normals average about 2)");

@@ -32,7 +32,7 @@ struct Config {
   // what else is in the batch (bitwise the same in recon_eval and recon_predict).
   int batch_size = 1;
   std::string device = "cpu";
-  int tile = 0, stride = 0;
+  int tile = -1, stride = 0;  // tile -1: the checkpoint's train_tile (0 when it has none)
   double map_max = 8;
   std::string threshold;  // empty: the checkpoint's
   bool no_images = false;
@@ -63,7 +63,7 @@ int run(const Config& cfg) {
   }
   if (!cfg.no_images) fs::create_directories(cfg.out);
   eval::ScoreOptions so;
-  so.tile = cfg.tile;
+  so.tile = cfg.tile < 0 ? eval::trained_tile(*det) : cfg.tile;
   so.stride = cfg.stride;
   so.batch_size = cfg.batch_size;
   std::map<std::string, int> stems;  // output names made unique
@@ -83,7 +83,7 @@ int run(const Config& cfg) {
       j.set("normalized", nn::Json(models::normalized_score(calib, s.fused)));
       j.set("threshold", nn::Json(calib.threshold));
       j.set("anomalous", nn::Json(anomaly));
-      if (cfg.tile > 0) j.set("windows", nn::Json(s.windows));
+      if (so.tile > 0) j.set("windows", nn::Json(s.windows));
       if (!cfg.no_images) {
         std::string stem = files[i].stem().string();
         if (const int k = stems[stem]++; k > 0) stem += "_" + std::to_string(k);
@@ -128,7 +128,9 @@ int main(int argc, char** argv) {
   cli.add("--out", cfg.out, "folder for <name>_heatmap.png and <name>_overlay.png");
   cli.add("--batch-size", cfg.batch_size, "images (or tiles) per forward pass; 1 makes scores independent of batching (identical in recon_eval and recon_predict), larger is faster but moves the last float bits with the batch's composition");
   cli.add("--device", cfg.device, "cpu or cuda");
-  cli.add("--tile", cfg.tile, "tile mode: score overlapping N x N windows at native resolution (0: off)");
+  cli.add("--tile", cfg.tile,
+          "tile mode: score overlapping N x N windows at native resolution (0: off; -1: the checkpoint's "
+          "train_twostage --train-tile, off when it has none)");
   cli.add("--stride", cfg.stride, "tile mode: window stride (0: tile / 2)");
   cli.add("--map-max", cfg.map_max, "pixel-map value shown as the hottest colour (normals average about 2)");
   cli.add("--threshold", cfg.threshold, "decision threshold on the score (empty: the checkpoint's calibrated one)");

@@ -6,7 +6,10 @@
 // every normalisation (none, ratio, residual), beside the AUROC of each
 // difficulty measure alone (the entropy confound). Writes metrics.json with
 // every number of the tables and checkpoint.safetensors (model + the
-// calibration of --difficulty / --normalization) to --out.
+// calibration of --difficulty / --normalization) to --out. The data: an IDX
+// set's one-class protocol (Fashion-MNIST by default), or an MVTec category,
+// a PIPED class or the folder layout (apps/anomaly_data.hpp, the flags of
+// train_twostage).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -16,6 +19,7 @@
 #include <map>
 #include <sstream>
 
+#include "apps/anomaly_data.hpp"
 #include "apps/cli.hpp"
 #include "data/idx.hpp"
 #include "data/loader.hpp"
@@ -38,7 +42,7 @@ using models::Normalization;
 namespace {
 
 struct Config {
-  std::string data_dir = data::kFashionMnistDir;
+  apps::DataSpec data;  // --dataset, --data, --category, ... (data.calibration_fraction unused: see below)
   int normal_class = 0;
   // 15 epochs: the held-out normal loss (printed each epoch) is then within
   // ~15% of its value after 40 epochs and falls by under 1.5% an epoch; 3-10 s
@@ -66,7 +70,20 @@ const std::vector<std::string> kRows = {models::kViewMse, models::kViewSsim, mod
 nn::Json config_json(const Config& c) {
   nn::Json j = nn::Json::object();
   j.set("app", nn::Json("train_multiview"));
-  j.set("data_dir", nn::Json(c.data_dir));
+  if (apps::is_idx_kind(c.data)) {
+    // IDX sets keep the key recon_eval and scripts/results_table.py read.
+    j.set("data_dir", nn::Json(c.data.path.empty() ? std::string(data::kFashionMnistDir) : c.data.path));
+  } else {
+    // The keys of train_twostage's config: recon_eval's default test set.
+    j.set("dataset", nn::Json(c.data.kind));
+    j.set("data", nn::Json(c.data.path));
+    j.set("category", nn::Json(c.data.category));
+    j.set("normal_dir", nn::Json(c.data.normal_dir));
+    j.set("abnormal_dir", nn::Json(c.data.abnormal_dir));
+    j.set("mask_dir", nn::Json(c.data.mask_dir));
+    j.set("image_size", nn::Json(c.data.image_size));
+    j.set("test_fraction", nn::Json(c.data.test_fraction));
+  }
   j.set("normal_class", nn::Json(c.normal_class));
   j.set("epochs", nn::Json(c.epochs));
   j.set("batch_size", nn::Json(c.batch_size));
@@ -113,13 +130,15 @@ struct Measured {
 };
 
 Measured measure_dataset(models::ConvAE& model, const models::MultiViewScorer& scorer, const data::DatasetPtr& ds,
-                         Device device, const models::DifficultyOptions& dopt, const std::string& label) {
+                         Device device, const data::Transform& transform, const models::DifficultyOptions& dopt,
+                         const std::string& label) {
   RECON_RANGE("measure_dataset");
   NoGradGuard no_grad;
   data::LoaderOptions lo;
   lo.batch_size = 256;
   lo.shuffle = false;
   lo.device = device;
+  lo.transform = transform;
   data::DataLoader loader(ds, lo);
   loader.start_epoch(0);
   Measured m;
@@ -143,12 +162,14 @@ Measured measure_dataset(models::ConvAE& model, const models::MultiViewScorer& s
 
 // The training loss on the held-out normals (no tape): what the epochs and
 // the SSIM weight may be chosen by, never the test labels.
-double heldout_loss(models::ConvAE& model, const data::DatasetPtr& ds, Device device, float ssim_weight) {
+double heldout_loss(models::ConvAE& model, const data::DatasetPtr& ds, Device device, const data::Transform& transform,
+                    float ssim_weight) {
   NoGradGuard no_grad;
   data::LoaderOptions lo;
   lo.batch_size = 256;
   lo.shuffle = false;
   lo.device = device;
+  lo.transform = transform;
   data::DataLoader loader(ds, lo);
   loader.start_epoch(0);
   double sum = 0;
@@ -238,21 +259,28 @@ int run(Config cfg) {
     }
   }
 
-  std::printf("train_multiview: data %s, normal class %d, %d epochs, batch %d, ssim weight %g, device %s\n",
-              cfg.data_dir.c_str(), cfg.normal_class, cfg.epochs, cfg.batch_size, cfg.ssim_weight,
-              device.str().c_str());
-  // The Debian folder through load_fashion_mnist, whose error names the package when it is missing.
-  const bool debian = cfg.data_dir == data::kFashionMnistDir;
-  auto train_all = debian ? data::load_fashion_mnist(data::Split::Train) : data::load_mnist(cfg.data_dir, data::Split::Train);
-  auto test_all = debian ? data::load_fashion_mnist(data::Split::Test) : data::load_mnist(cfg.data_dir, data::Split::Test);
-  mc.channels = train_all->channels();
-  mc.height = train_all->height();
-  mc.width = train_all->width();
+  cfg.data.calibration_fraction = cfg.calibration_fraction;
+  // --data without --dataset names an IDX folder, as before --dataset existed.
+  if (cfg.data.kind == "fashion-mnist" && !cfg.data.path.empty() && cfg.data.path != data::kFashionMnistDir)
+    cfg.data.kind = "idx";
+  apps::check_data_kind(cfg.data);
+  if (cfg.data.kind == "piped")  // absolute, so that recon_eval finds the test set from anywhere
+    cfg.data.path = fs::absolute(apps::resolve_piped_root(cfg.data.path.empty() ? apps::kPipedDefaultDir
+                                                                                 : cfg.data.path))
+                        .lexically_normal()
+                        .string();
+  // Fashion-MNIST through load_fashion_mnist, whose error names the Debian package when it is missing.
+  const apps::AnomalyData d = apps::load_anomaly_data(
+      cfg.data, apps::is_idx_kind(cfg.data) ? std::to_string(cfg.normal_class) : std::string(), cfg.seed);
+  std::printf("train_multiview: %s, %d epochs, batch %d, ssim weight %g, device %s\n", d.description.c_str(),
+              cfg.epochs, cfg.batch_size, cfg.ssim_weight, device.str().c_str());
+  mc.channels = d.channels;
+  mc.height = d.height;
+  mc.width = d.width;
   cfg.channels = mc.channels;
   cfg.height = mc.height;
   cfg.width_px = mc.width;
-  data::AnomalySplit split =
-      data::one_class_split(train_all, test_all, cfg.normal_class, cfg.calibration_fraction, cfg.seed);
+  const data::AnomalySplit& split = d.split;
   RECON_CHECK(split.calibration->size() >= 2, "train_multiview: the calibration needs at least 2 normal images, got "
                                                   << split.calibration->size()
                                                   << " (raise --calibration-fraction)");
@@ -276,6 +304,7 @@ int run(Config cfg) {
   lo.batch_size = cfg.batch_size;
   lo.seed = cfg.seed;
   lo.device = device;
+  lo.transform = d.transform;
   data::DataLoader loader(split.train, lo);
   const auto t0 = std::chrono::steady_clock::now();
   double last_loss = 0, last_heldout = 0;
@@ -305,7 +334,7 @@ int run(Config cfg) {
     bar.finish();
     last_loss = seen > 0 ? loss_sum / (double)seen : 0.0;
     model.eval();
-    last_heldout = heldout_loss(model, split.calibration, device, cfg.ssim_weight);
+    last_heldout = heldout_loss(model, split.calibration, device, d.transform, cfg.ssim_weight);
     std::printf("  epoch %d: train loss %.5f, held-out normal loss %.5f\n", epoch + 1, last_loss, last_heldout);
     std::fflush(stdout);
     nn::save_checkpoint(ckpt, model, nullptr, config_json(cfg));  // the calibrated one replaces it at the end
@@ -319,13 +348,14 @@ int run(Config cfg) {
   so.weights = weights;
   models::MultiViewScorer scorer([&model](const Tensor& x) { return model.features(x); }, so);
   const models::DifficultyOptions dopt;
-  const Measured calib = measure_dataset(model, scorer, split.calibration, device, dopt, "calibration");
-  const Measured test = measure_dataset(model, scorer, split.test, device, dopt, "test       ");
+  const Measured calib = measure_dataset(model, scorer, split.calibration, device, d.transform, dopt, "calibration");
+  const Measured test = measure_dataset(model, scorer, split.test, device, d.transform, dopt, "test       ");
   const double eval_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
 
   // ---- the tables -----------------------------------------------------------------
   nn::Json metrics = config_json(cfg);
   metrics.set("device", nn::Json(device.str()));
+  metrics.set("data_description", nn::Json(d.description));
   metrics.set("num_train", nn::Json((int64_t)split.train->size()));
   metrics.set("num_calibration", nn::Json((int64_t)split.calibration->size()));
   metrics.set("num_test", nn::Json((int64_t)split.test->size()));
@@ -359,8 +389,8 @@ int run(Config cfg) {
     const char* dname = models::difficulty_measure_name(dm);
     const std::vector<float>& d_cal = calib.difficulty.at(dm);
     const std::vector<float>& d_test = test.difficulty.at(dm);
-    std::printf("\nimage AUROC, normal class %d, difficulty measure %s (fused = %s-weighted sum of z-scores)\n",
-                cfg.normal_class, dname, cfg.weights.c_str());
+    std::printf("\nimage AUROC, %s, difficulty measure %s (fused = %s-weighted sum of z-scores)\n",
+                d.description.c_str(), dname, cfg.weights.c_str());
     std::printf("  %-9s %9s %9s %9s   corr(e, d) on calibration normals\n", "view", "none", "ratio", "residual");
     std::map<std::string, std::vector<double>> row;  // view -> AUROC per normalisation
     nn::Json table = nn::Json::object();
@@ -423,14 +453,23 @@ int run(Config cfg) {
 int main(int argc, char** argv) {
   Config cfg;
   apps::Cli cli("train_multiview",
-                "Method 1: trains a convolutional autoencoder on one normal class (Fashion-MNIST by default), "
+                "Method 1: trains a convolutional autoencoder on one normal class (Fashion-MNIST by default; or an "
+                "MVTec category, a PIPED class, a folder of normal images), "
                 "calibrates the multi-view reconstruction error (mse, ssim, feature) on held-out normals and "
                 "prints the test image AUROC of every view and of the fused score under each difficulty "
                 "normalisation (none, ratio, residual), beside the AUROC of each difficulty measure alone.");
-  cli.add("--data", cfg.data_dir,
+  cli.add("--dataset", cfg.data.kind, "fashion-mnist, idx (any MNIST-format IDX folder), mvtec, folder or piped");
+  cli.add("--data", cfg.data.path,
           "folder with MNIST-format IDX files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] "
-          "(Fashion-MNIST: Debian package dataset-fashion-mnist)");
-  cli.add("--normal-class", cfg.normal_class, "the normal class, 0-9; every other class is an anomaly");
+          "(fashion-mnist defaults to /usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist), "
+          "the MVTec AD root or the PIPED root (piped defaults to ../shared/data/piped)");
+  cli.add("--category", cfg.data.category, "MVTec category or PIPED class");
+  cli.add("--normal-dir", cfg.data.normal_dir, "folder layout: normal images");
+  cli.add("--abnormal-dir", cfg.data.abnormal_dir, "folder layout: anomalous images (test only)");
+  cli.add("--mask-dir", cfg.data.mask_dir, "folder layout: masks of the anomalous images (unused by this app)");
+  cli.add("--image-size", cfg.data.image_size, "resize images to SIZE x SIZE (0: keep; a set of mixed sizes needs it)");
+  cli.add("--test-fraction", cfg.data.test_fraction, "folder layout and PIPED: normals held out for the test set");
+  cli.add("--normal-class", cfg.normal_class, "IDX sets: the normal class, 0-9; every other class is an anomaly");
   cli.add("--epochs", cfg.epochs, "training epochs");
   cli.add("--batch-size", cfg.batch_size, "images per training step");
   cli.add("--lr", cfg.lr, "Adam learning rate");
@@ -438,7 +477,8 @@ int main(int argc, char** argv) {
   cli.add("--width", cfg.width, "channels of the first convolution (the second has twice as many)");
   cli.add("--ssim-weight", cfg.ssim_weight, "lambda: training loss = MSE + lambda (1 - SSIM); 0 = MSE only");
   cli.add("--calibration-fraction", cfg.calibration_fraction,
-          "normal training images held out for calibration (never trained on)");
+          "normal training images held out for calibration (never trained on); folder layout and PIPED: a "
+          "fraction of all normals, taken from those the test set leaves");
   cli.add("--threshold-quantile", cfg.threshold_quantile,
           "the checkpoint's decision threshold: this quantile of the calibration normals' fused scores");
   cli.add("--difficulty", cfg.difficulty,

@@ -20,6 +20,12 @@
 // the refiner's noise generator, so --resume continues bitwise-identically
 // (the loader's order depends only on (seed, epoch)). run.json holds the
 // configuration, the metrics and the timings.
+// Random-tile training (--train-tile N): the model sees N x N windows at
+// native resolution, each a random window of a random training normal
+// (--tiles-per-epoch of them per epoch); the calibration and test images are
+// then scored in tile mode (eval/tiles: windows N / 2 apart, the image score
+// the highest window score, the maps stitched), as recon_eval and
+// recon_predict score a checkpoint that stores train_tile.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -29,13 +35,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "apps/anomaly_data.hpp"
 #include "apps/cli.hpp"
 #include "data/loader.hpp"
+#include "eval/detector.hpp"
 #include "eval/metrics.hpp"
+#include "eval/tiles.hpp"
 #include "models/difficulty.hpp"
 #include "models/multiview.hpp"
 #include "models/refiner.hpp"
@@ -101,6 +111,8 @@ struct Config {
   std::string device = "auto";
   std::string out = "runs/train_twostage";
   std::string stages = "1,2,3";
+  int train_tile = 0;       // random-tile training: the window size (0: whole images)
+  int tiles_per_epoch = 0;  // windows per epoch (0: as many as cover the training images once)
   bool resume = false;
   bool no_score = false;     // train only (hyperparameter sweeps read the held-out numbers)
   int stop_after = 0;        // tests: stop after this many epochs (all stages) of this invocation
@@ -147,6 +159,8 @@ nn::Json config_json(const Config& c) {
   j.set("device", nn::Json(c.device));
   j.set("out", nn::Json(c.out));
   j.set("stages", nn::Json(c.stages));
+  j.set("train_tile", nn::Json(c.train_tile));  // recon_eval / recon_predict: their default --tile
+  j.set("tiles_per_epoch", nn::Json(c.tiles_per_epoch));
   j.set("no_score", nn::Json(c.no_score));
   return j;
 }
@@ -249,8 +263,24 @@ TrainState state_from_json(const nn::Json& j) {
 
 // ---- one class: data, model, the three stages, scoring ---------------------------------
 
+// The window stride of tile-mode scoring: recon_eval's and recon_predict's
+// default (eval::ScoreOptions, stride 0), so the stored calibration fits them.
+int tile_stride(int tile) { return std::max(1, tile / 2); }
+
 struct Interrupted {};  // thrown to unwind after the checkpoint of a Ctrl-C was written
 struct StoppedForTest {};  // --stop-after reached (checkpoint written)
+
+// A batch of scoring units: whole images of a dataset (through the data
+// transform), or in tile mode every tile x tile window of every image at
+// native resolution, tile / 2 apart (eval::tile_starts, the windows of
+// recon_eval --tile), the windows of one image consecutive.
+struct UnitBatch {
+  Tensor x;                        // (N, C, S, S) on the device, S the model's size
+  Tensor masks;                    // (N, 1, S, S) on the CPU; undefined when the dataset has none
+  std::vector<size_t> image;       // the dataset index of each unit
+  std::vector<int> top, left;      // the unit's place in its image (0, 0 for whole images)
+  std::vector<int> height, width;  // the size of its image as scored
+};
 
 struct StepResult {
   Tensor loss;                                      // 0-d, with a tape
@@ -275,6 +305,8 @@ class ClassRun {
   void save(const nn::Optimizer* opt, const nn::Json* calibration = nullptr);
   nn::Json score();
   data::LoaderOptions loader_options(int64_t batch, bool shuffle, uint64_t seed) const;
+  void for_each_unit_batch(const data::DatasetPtr& ds, int64_t batch,
+                           const std::function<void(const UnitBatch&)>& fn) const;
 
   const Config& cfg_;
   Device device_;
@@ -284,6 +316,8 @@ class ClassRun {
   int64_t* steps_run_;
   std::string ckpt_;
   apps::AnomalyData data_;
+  data::DatasetPtr train_set_;       // the training samples: the normals, or their random windows
+  data::Transform train_transform_;  // data_.transform, or the random window
   std::unique_ptr<Method2> m_;
   TrainState st_;
   std::array<bool, 4> train_on_{};
@@ -302,8 +336,81 @@ data::LoaderOptions ClassRun::loader_options(int64_t batch, bool shuffle, uint64
   return lo;
 }
 
+void ClassRun::for_each_unit_batch(const data::DatasetPtr& ds, int64_t batch,
+                                   const std::function<void(const UnitBatch&)>& fn) const {
+  const int tile = cfg_.train_tile;
+  if (tile <= 0) {
+    data::DataLoader loader(ds, loader_options(batch, false, 0));
+    loader.start_epoch(0);
+    while (auto b = loader.next()) {
+      UnitBatch u;
+      u.x = b->images;
+      u.masks = b->masks.defined() ? b->masks.to(Device::cpu()) : Tensor();
+      u.image = b->indices;
+      const size_t n = u.image.size();
+      u.top.assign(n, 0);
+      u.left.assign(n, 0);
+      u.height.assign(n, data_.height);
+      u.width.assign(n, data_.width);
+      fn(u);
+    }
+    return;
+  }
+  const int stride = tile_stride(tile);
+  std::vector<data::Image> images, masks;
+  UnitBatch u;
+  auto flush = [&] {
+    if (images.empty()) return;
+    u.x = eval::stack_images(images).to(device_);
+    u.masks = masks.empty() ? Tensor() : eval::stack_images(masks);
+    fn(u);
+    images.clear();
+    masks.clear();
+    u = UnitBatch{};
+  };
+  for (size_t i = 0; i < ds->size(); ++i) {
+    const data::Sample s = ds->get(i);
+    // Channels as the model takes them, the size as stored (eval::score_images).
+    const data::Image img = eval::fit_image(s.image, data_.channels, s.image.height, s.image.width);
+    RECON_CHECK(tile <= img.height && tile <= img.width, "tile mode: the tile (" << tile << ") is larger than "
+                                                                                 << ds->source(i) << " ("
+                                                                                 << img.shape_str() << ")");
+    for (int top : eval::tile_starts(img.height, tile, stride))
+      for (int left : eval::tile_starts(img.width, tile, stride)) {
+        images.push_back(data::crop(img, top, left, tile, tile));
+        if (ds->has_masks()) masks.push_back(data::crop(s.mask, top, left, tile, tile));
+        u.image.push_back(i);
+        u.top.push_back(top);
+        u.left.push_back(left);
+        u.height.push_back(img.height);
+        u.width.push_back(img.width);
+        if ((int64_t)images.size() == batch) flush();
+      }
+  }
+  flush();
+}
+
 void ClassRun::build() {
   data_ = apps::load_anomaly_data(cfg_.data, cls_, cfg_.seed);
+  train_set_ = data_.split.train;
+  train_transform_ = data_.transform;
+  if (cfg_.train_tile > 0) {
+    RECON_CHECK(cfg_.train_tile <= std::min(data_.height, data_.width),
+                "--train-tile " << cfg_.train_tile << " is larger than the images (" << data_.height << "x"
+                                << data_.width << ", " << data_.split.train->source(0) << ")");
+    const int64_t count = cfg_.tiles_per_epoch > 0 ? cfg_.tiles_per_epoch
+                                                   : apps::area_tiles_per_epoch(data_.split.train->size(),
+                                                                                data_.height, data_.width,
+                                                                                cfg_.train_tile);
+    apps::TileSampling ts = apps::random_tiles(data_.split.train, cfg_.train_tile, count);
+    train_set_ = ts.dataset;
+    train_transform_ = ts.transform;
+    std::printf("[%s] random-tile training: %lld windows of %dx%d per epoch from %dx%d images; scoring in tile mode "
+                "(stride %d)\n",
+                cls_.c_str(), (long long)count, cfg_.train_tile, cfg_.train_tile, data_.height, data_.width,
+                tile_stride(cfg_.train_tile));
+    data_.height = data_.width = cfg_.train_tile;  // the model's input
+  }
   RECON_CHECK(data_.height == data_.width, "train_twostage: RotNet needs square images, got "
                                                << data_.height << "x" << data_.width
                                                << "; pass --image-size S to resize to S x S");
@@ -458,12 +565,11 @@ nn::Json ClassRun::heldout(int s) {
   RECON_RANGE("heldout");
   NoGradGuard ng;
   set_modes(*m_, 0);
-  data::DataLoader loader(data_.split.calibration, loader_options(256, false, 0));
-  loader.start_epoch(0);
   double n = 0, a = 0, b = 0, c = 0, d = 0;
-  while (auto batch = loader.next()) {
-    const Tensor& x = batch->images;
-    const double k = (double)batch->size();
+  // Whole images, or in tile mode the windows that scoring will see.
+  for_each_unit_batch(data_.split.calibration, 256, [&](const UnitBatch& batch) {
+    const Tensor& x = batch.x;
+    const double k = (double)x.size(0);
     if (s == 1) {
       models::RotationLoss l = models::rotation_loss(*m_->rotnet, x);
       a += k * l.loss.item();
@@ -479,7 +585,7 @@ nn::Json ClassRun::heldout(int s) {
       }
     }
     n += k;
-  }
+  });
   nn::Json j = nn::Json::object();
   if (s == 1) {
     j.set("heldout_rotation_loss", nn::Json(a / n));
@@ -517,8 +623,9 @@ void ClassRun::train_stage(int s) {
   st_.running_stage = s;
   // The loader's order depends only on (seed, epoch); each stage its own stream.
   data::LoaderOptions lo = loader_options(cfg_.batch_size, true, cfg_.seed * 4 + (uint64_t)s);
-  lo.drop_last = data_.split.train->size() > (size_t)cfg_.batch_size;  // no tiny last batch for BatchNorm
-  data::DataLoader loader(data_.split.train, lo);
+  lo.transform = train_transform_;
+  lo.drop_last = train_set_->size() > (size_t)cfg_.batch_size;  // no tiny last batch for BatchNorm
+  data::DataLoader loader(train_set_, lo);
   std::printf("[%s] stage %d (%s): epochs %d-%d of %d, Adam lr %g", cls_.c_str(), s, kStageNames[s],
               st_.epochs_done[s] + 1, epochs, epochs, (double)ao.lr);
   if (s == 2) std::printf(", lambda %g", (double)cfg_.ssim_weight);
@@ -532,7 +639,7 @@ void ClassRun::train_stage(int s) {
     const int64_t skip = st_.steps_in_epoch;
     const int64_t total = (int64_t)loader.num_batches() * cfg_.batch_size;
     apps::Progress bar(std::string(kStageNames[s]) + " " + std::to_string(epoch + 1) + "/" + std::to_string(epochs),
-                       std::min<int64_t>(total, (int64_t)data_.split.train->size()));
+                       std::min<int64_t>(total, (int64_t)train_set_->size()));
     double loss_sum = 0;
     std::vector<double> extra_sum;
     int64_t seen = 0, trained = 0, step_i = 0;
@@ -604,11 +711,33 @@ void ClassRun::train_stage(int s) {
 
 std::vector<float> as_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
 
+// The errors of every scoring unit (an image, or a window in tile mode).
 struct Measured {
-  models::ViewErrors hat, tilde;  // views mse, ssim, feature, rotation
-  std::vector<float> d;           // difficulty of x
-  std::vector<int> labels;
+  models::ViewErrors hat, tilde;  // views mse, ssim, feature, rotation; one column per unit
+  std::vector<float> d;           // difficulty of each unit
+  std::vector<size_t> image;      // the image of each unit
+  std::vector<int> labels;        // per image
 };
+
+// Image scores from unit scores: the highest unit score of each of n images
+// (a window's in tile mode, as eval::score_images takes; the unit's own for
+// whole images).
+template <class T>
+std::vector<double> image_max(const std::vector<T>& unit, const std::vector<size_t>& image, size_t n) {
+  RECON_CHECK(unit.size() == image.size(), "image_max: " << unit.size() << " scores for " << image.size() << " units");
+  std::vector<double> out(n, -HUGE_VAL);
+  for (size_t k = 0; k < unit.size(); ++k) out[image[k]] = std::max(out[image[k]], (double)unit[k]);
+  for (size_t i = 0; i < n; ++i) RECON_CHECK(std::isfinite(out[i]), "image_max: image " << i << " has no finite unit score");
+  return out;
+}
+
+// Image i of a (N, C, H, W) host tensor's values `v`.
+data::Image unit_image(const std::vector<float>& v, int64_t i, int c, int h, int w) {
+  data::Image im(c, h, w, 0.f);
+  const size_t n = (size_t)c * h * w;
+  std::copy(v.begin() + (ptrdiff_t)(i * (int64_t)n), v.begin() + (ptrdiff_t)((i + 1) * (int64_t)n), im.pixels.begin());
+  return im;
+}
 
 nn::Json ClassRun::score() {
   RECON_RANGE("score");
@@ -628,14 +757,11 @@ nn::Json ClassRun::score() {
   });
   const models::MultiViewScorer base(phi, so);
   auto measure = [&](const data::DatasetPtr& ds, const char* label) {
-    data::DataLoader loader(ds, loader_options(256, false, 0));
-    loader.start_epoch(0);
     Measured r;
     apps::Progress bar(label, (int64_t)ds->size());
-    int64_t seen = 0;
-    while (auto batch = loader.next()) {
+    for_each_unit_batch(ds, 256, [&](const UnitBatch& batch) {
       if (g_interrupt) throw Interrupted{};
-      const Tensor& x = batch->images;
+      const Tensor& x = batch.x;
       const Tensor x_hat = m_->ae->forward(x);
       const Tensor x_tilde = m_->refiner->forward(x, x_hat, false).x_tilde;
       models::ViewErrors eh = scorer.errors(x, x_hat);
@@ -646,11 +772,11 @@ nn::Json ClassRun::score() {
       r.tilde.append(et);
       const std::vector<float> d = scorer.difficulty(x);
       r.d.insert(r.d.end(), d.begin(), d.end());
-      for (float l : batch->labels.to_vector()) r.labels.push_back((int)l);
-      seen += batch->size();
-      bar.update(seen, "");
-    }
+      r.image.insert(r.image.end(), batch.image.begin(), batch.image.end());
+      bar.update((int64_t)batch.image.back() + 1, "");
+    });
     bar.finish();
+    for (size_t i = 0; i < ds->size(); ++i) r.labels.push_back(ds->label(i));
     return r;
   };
   const Measured cal = measure(data_.split.calibration, "score calibration");
@@ -662,13 +788,17 @@ nn::Json ClassRun::score() {
   w_recon.back() = 0.0;  // the rotation view
   const models::Calibration cal_hat = models::fit_calibration(cal.hat, cal.d, so.measure, so.normalization, w_all);
   models::Calibration cal_tilde = models::fit_calibration(cal.tilde, cal.d, so.measure, so.normalization, w_all);
-  // The decision threshold of the final checkpoint (recon_eval, recon_predict):
-  // a quantile of the calibration normals' fused x_tilde scores.
-  models::fit_threshold_quantile(cal_tilde, models::apply_calibration(cal_tilde, cal.tilde, cal.d).fused,
-                                 cfg_.threshold_quantile);
+  // The z-scores come from the calibration units (windows in tile mode); the
+  // decision threshold of the final checkpoint (recon_eval, recon_predict) is
+  // a quantile of the calibration normals' fused x_tilde image scores.
+  const size_t n_cal = data_.split.calibration->size(), n_test = data_.split.test->size();
+  models::fit_threshold_quantile(
+      cal_tilde, image_max(models::apply_calibration(cal_tilde, cal.tilde, cal.d).fused, cal.image, n_cal),
+      cfg_.threshold_quantile);
 
   nn::Json result = nn::Json::object();
   nn::Json auroc = nn::Json::object();
+  std::vector<double> test_scores;  // the fused x_tilde image scores (what recon_eval reports)
   std::map<std::string, std::array<double, 2>> table;  // row -> (x_hat, x_tilde)
   for (int col = 0; col < 2; ++col) {
     const char* name = col == 0 ? "x_hat" : "x_tilde";
@@ -677,15 +807,19 @@ nn::Json ClassRun::score() {
     const models::Scores sc = models::apply_calibration(*c, errs, test.d);
     nn::Json j = nn::Json::object();
     for (size_t v = 0; v < sc.views.size(); ++v) {
-      const double a = eval::auroc(as_float(sc.z[v]), test.labels);
+      const double a = eval::auroc(as_float(image_max(sc.z[v], test.image, n_test)), test.labels);
       j.set(sc.views[v], nn::Json(a));
       table[sc.views[v]][col] = a;
     }
-    const double fused = eval::auroc(as_float(sc.fused), test.labels);
+    const std::vector<double> fused_images = image_max(sc.fused, test.image, n_test);
+    const double fused = eval::auroc(as_float(fused_images), test.labels);
+    if (col == 1) test_scores = fused_images;
     models::Calibration c3 = *c;
     for (size_t v = 0; v < c3.views.size(); ++v) c3.views[v].weight = w_recon[v];
-    const double fused3 = eval::auroc(as_float(models::apply_calibration(c3, errs, test.d).fused), test.labels);
-    const double raw_mse = eval::auroc(errs.view(models::kViewMse), test.labels);
+    const double fused3 = eval::auroc(
+        as_float(image_max(models::apply_calibration(c3, errs, test.d).fused, test.image, n_test)), test.labels);
+    const double raw_mse = eval::auroc(as_float(image_max(errs.view(models::kViewMse), test.image, n_test)),
+                                       test.labels);
     j.set("fused", nn::Json(fused));
     j.set("fused_recon", nn::Json(fused3));
     j.set("mse_raw", nn::Json(raw_mse));
@@ -695,7 +829,7 @@ nn::Json ClassRun::score() {
     auroc.set(name, std::move(j));
   }
   result.set("image_auroc", std::move(auroc));
-  const double d_auroc = eval::auroc(test.d, test.labels);
+  const double d_auroc = eval::auroc(as_float(image_max(test.d, test.image, n_test)), test.labels);
   result.set("difficulty_auroc", nn::Json(d_auroc));
   nn::Json calm = nn::Json::object();
   for (size_t v = 0; v < views.size(); ++v) {
@@ -709,8 +843,9 @@ nn::Json ClassRun::score() {
   }
   result.set("calibration_mean_error", std::move(calm));
 
-  std::printf("\n[%s] image AUROC (difficulty %s, %s normalisation, z-scores from %lld held-out normals)\n",
-              cls_.c_str(), cfg_.difficulty.c_str(), cfg_.normalization.c_str(), (long long)cal_tilde.num_images);
+  std::printf("\n[%s] image AUROC (difficulty %s, %s normalisation, z-scores from %lld %s of %zu held-out normals)\n",
+              cls_.c_str(), cfg_.difficulty.c_str(), cfg_.normalization.c_str(), (long long)cal_tilde.num_images,
+              cfg_.train_tile > 0 ? "windows" : "images", n_cal);
   std::printf("  %-26s %9s %9s\n", "view", "x_hat", "x_tilde");
   const std::vector<std::pair<std::string, std::string>> rows = {
       {"mse_raw", "mse (raw, no calibration)"}, {models::kViewMse, "mse"}, {models::kViewSsim, "ssim"},
@@ -721,28 +856,63 @@ nn::Json ClassRun::score() {
   std::printf("  (the difficulty measure alone: %.4f)\n", d_auroc);
 
   // Pixel maps need the calibration's scale: a second pass over the test set.
+  // In tile mode the window maps of an image are stitched (averaged where
+  // windows overlap, eval::TileStitcher, as recon_eval does); maps of an
+  // image whose size differs from the first test image's (PIPED has one
+  // 128x127 image) are resized to it for the pooled pixel metrics, the map
+  // bilinearly, the mask by nearest neighbour.
   if (data_.has_masks) {
-    data::DataLoader loader(data_.split.test, loader_options(64, false, 0));
-    loader.start_epoch(0);
     std::vector<float> mh, mt, mk;
-    apps::Progress bar("pixel maps", (int64_t)data_.split.test->size());
-    int64_t seen = 0;
-    while (auto batch = loader.next()) {
+    int map_h = 0, map_w = 0, resized = 0;
+    size_t cur = SIZE_MAX;  // the image being stitched
+    std::optional<eval::TileStitcher> sh, st, sm;
+    auto finish_image = [&] {
+      if (cur == SIZE_MAX) return;
+      data::Image im[3] = {sh->result(), st->result(), sm->result()};
+      RECON_CHECK(sh->uncovered() == 0, "pixel maps: " << sh->uncovered() << " pixels of test image " << cur
+                                                       << " are in no window");
+      if (map_h == 0) {
+        map_h = im[0].height;
+        map_w = im[0].width;
+      }
+      if (im[0].height != map_h || im[0].width != map_w) {
+        ++resized;
+        for (int k = 0; k < 3; ++k)
+          im[k] = data::resize(im[k], map_h, map_w, k < 2 ? data::ResizeMode::Bilinear : data::ResizeMode::Nearest);
+      }
+      mh.insert(mh.end(), im[0].pixels.begin(), im[0].pixels.end());
+      mt.insert(mt.end(), im[1].pixels.begin(), im[1].pixels.end());
+      mk.insert(mk.end(), im[2].pixels.begin(), im[2].pixels.end());
+    };
+    apps::Progress bar("pixel maps", (int64_t)n_test);
+    for_each_unit_batch(data_.split.test, 64, [&](const UnitBatch& batch) {
       if (g_interrupt) throw Interrupted{};
-      const Tensor& x = batch->images;
+      const Tensor& x = batch.x;
       const Tensor x_hat = m_->ae->forward(x);
       const Tensor x_tilde = m_->refiner->forward(x, x_hat, false).x_tilde;
       scorer.set_calibration(cal_hat);
-      for (float v : scorer.pixel_map(x, x_hat).to_vector()) mh.push_back(v);
+      const std::vector<float> ph = scorer.pixel_map(x, x_hat).to_vector();
       scorer.set_calibration(cal_tilde);
-      for (float v : scorer.pixel_map(x, x_tilde).to_vector()) mt.push_back(v);
-      for (float v : batch->masks.to_vector()) mk.push_back(v);
-      seen += batch->size();
-      bar.update(seen, "");
-    }
+      const std::vector<float> pt = scorer.pixel_map(x, x_tilde).to_vector();
+      const std::vector<float> pm = batch.masks.to_vector();
+      const int sz_h = (int)x.size(2), sz_w = (int)x.size(3);
+      for (size_t k = 0; k < batch.image.size(); ++k) {
+        if (batch.image[k] != cur) {
+          finish_image();
+          cur = batch.image[k];
+          sh.emplace(1, batch.height[k], batch.width[k]);
+          st.emplace(1, batch.height[k], batch.width[k]);
+          sm.emplace(1, batch.height[k], batch.width[k]);
+        }
+        sh->add(unit_image(ph, (int64_t)k, 1, sz_h, sz_w), batch.top[k], batch.left[k]);
+        st->add(unit_image(pt, (int64_t)k, 1, sz_h, sz_w), batch.top[k], batch.left[k]);
+        sm->add(unit_image(pm, (int64_t)k, 1, sz_h, sz_w), batch.top[k], batch.left[k]);
+      }
+      bar.update((int64_t)batch.image.back() + 1, "");
+    });
+    finish_image();
     bar.finish();
-    const int64_t n = (int64_t)data_.split.test->size();
-    const Shape shape{n, 1, data_.height, data_.width};
+    const Shape shape{(int64_t)n_test, 1, map_h, map_w};
     const Tensor masks = Tensor::from_vector(mk, shape);
     nn::Json px = nn::Json::object();
     std::printf("  %-26s %9s %9s\n", "pixel metric", "x_hat", "x_tilde");
@@ -758,7 +928,35 @@ nn::Json ClassRun::score() {
     }
     std::printf("  %-26s %9.4f %9.4f\n  %-26s %9.4f %9.4f\n", "pixel AUROC", pa[0], pa[1], "AUPRO (FPR <= 0.3)",
                 pro[0], pro[1]);
+    if (resized > 0) {
+      px.set("resized_maps", nn::Json(resized));
+      std::printf("  (%d test image(s) of another size: maps resized to %dx%d for the pixel metrics)\n", resized,
+                  map_h, map_w);
+    }
     result.set("pixel", std::move(px));
+  }
+  nn::Json scoring = nn::Json::object();
+  scoring.set("mode", nn::Json(cfg_.train_tile > 0 ? "tile" : "image"));
+  scoring.set("tile", nn::Json(cfg_.train_tile));
+  scoring.set("stride", nn::Json(cfg_.train_tile > 0 ? tile_stride(cfg_.train_tile) : 0));
+  scoring.set("calibration_units", nn::Json((int64_t)cal.image.size()));
+  scoring.set("test_units", nn::Json((int64_t)test.image.size()));
+  result.set("scoring", std::move(scoring));
+  // Every test image's fused x_tilde score, beside result.json (not in it:
+  // Fashion-MNIST has 10000 test images per class).
+  {
+    nn::Json per = nn::Json::array();
+    for (size_t i = 0; i < n_test; ++i) {
+      nn::Json j = nn::Json::object();
+      j.set("source", nn::Json(data_.split.test->source(i)));
+      j.set("label", nn::Json(test.labels[i]));
+      j.set("score", nn::Json(test_scores[i]));
+      per.push_back(std::move(j));
+    }
+    const fs::path p = out_dir_ / "test_scores.json";
+    std::ofstream f(p);
+    f << per.dump(1) << "\n";
+    RECON_CHECK(f.good(), "train_twostage: could not write " << p.string());
   }
   result.set("calibration", cal_tilde.to_json());
   result.set("calibration_x_hat", cal_hat.to_json());
@@ -849,9 +1047,20 @@ std::string probe_cuda(const Config& cfg, Device device) {
   }
 }
 
-int run(const Config& cfg) {
+int run(Config cfg) {
   const auto t0 = std::chrono::steady_clock::now();
   apps::check_data_kind(cfg.data);
+  // PIPED: the root as an absolute path in run.json and the checkpoint, so
+  // recon_eval finds the test set from any working directory.
+  if (cfg.data.kind == "piped")
+    cfg.data.path = fs::absolute(apps::resolve_piped_root(cfg.data.path.empty() ? apps::kPipedDefaultDir
+                                                                                 : cfg.data.path))
+                        .lexically_normal()
+                        .string();
+  RECON_CHECK(cfg.train_tile >= 0 && cfg.tiles_per_epoch >= 0, "--train-tile and --tiles-per-epoch must be >= 0");
+  RECON_CHECK(cfg.train_tile == 0 || cfg.data.image_size == 0,
+              "--train-tile trains on windows at native resolution; it cannot be combined with --image-size");
+  RECON_CHECK(cfg.tiles_per_epoch == 0 || cfg.train_tile > 0, "--tiles-per-epoch needs --train-tile");
   (void)parse_stages(cfg.stages);
   (void)models::parse_difficulty_measure(cfg.difficulty);
   (void)models::parse_normalization(cfg.normalization);
@@ -883,7 +1092,8 @@ int run(const Config& cfg) {
   else if (apps::is_idx_kind(cfg.data))
     classes = {std::to_string(cfg.normal_class)};
   else
-    classes = {cfg.data.kind == "mvtec" ? cfg.data.category : std::string("folder")};  // folder: a name for messages
+    classes = {cfg.data.kind == "mvtec" || cfg.data.kind == "piped" ? cfg.data.category
+                                                                     : std::string("folder")};  // folder: a name for messages
   fs::create_directories(cfg.out);
   const fs::path run_json = fs::path(cfg.out) / "run.json";
   nn::Json results = nn::Json::array();
@@ -964,22 +1174,33 @@ int main(int argc, char** argv) {
                 "feature, rotation) on held-out normals and prints the image AUROC of x_hat and x_tilde per view. "
                 "With no flags: Fashion-MNIST, normal class 0, on the CPU in minutes. Checkpoints after every epoch; "
                 "Ctrl-C saves and exits 130; --resume continues bitwise-identically.");
-  cli.add("--dataset", cfg.data.kind, "fashion-mnist, idx (any MNIST-format IDX folder), mvtec or folder");
+  cli.add("--dataset", cfg.data.kind, "fashion-mnist, idx (any MNIST-format IDX folder), mvtec, folder or piped");
   cli.add("--data", cfg.data.path,
           "IDX folder ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; fashion-mnist defaults to "
-          "/usr/share/datasets/fashion-mnist) or the MVTec AD root");
-  cli.add("--category", cfg.data.category, "MVTec category (e.g. bottle)");
+          "/usr/share/datasets/fashion-mnist), the MVTec AD root, or the PIPED root (the class folders or the "
+          "archive holding them in data/; piped defaults to ../shared/data/piped)");
+  cli.add("--category", cfg.data.category, "MVTec category (e.g. bottle) or PIPED class (e.g. PA_BDP01_TL)");
   cli.add("--normal-dir", cfg.data.normal_dir, "folder layout: normal images");
   cli.add("--abnormal-dir", cfg.data.abnormal_dir, "folder layout: anomalous images (test only)");
   cli.add("--mask-dir", cfg.data.mask_dir, "folder layout: masks of the anomalous images (<stem>_mask or <stem>)");
   cli.add("--image-size", cfg.data.image_size, "resize images to SIZE x SIZE (0: keep; RotNet needs square images)");
   cli.add("--calibration-fraction", cfg.data.calibration_fraction,
-          "training normals held out for calibration and held-out reports (never trained on)");
-  cli.add("--test-fraction", cfg.data.test_fraction, "folder layout: normals held out for the test set");
+          "training normals held out for calibration and held-out reports (never trained on); folder layout and "
+          "PIPED: a fraction of all normals, taken from those the test set leaves");
+  cli.add("--test-fraction", cfg.data.test_fraction,
+          "folder layout and PIPED: normals held out for the test set (PIPED: half of each class's 48)");
   cli.add("--normal-class", cfg.normal_class, "IDX sets: the normal class, 0-9; every other class is an anomaly");
   cli.add_switch("--all-classes", cfg.all_classes,
-                 "the one-class protocol over every class (IDX: 0-9; MVTec: every category), each in <out>/class_<c>, "
-                 "ending in a table of per-class AUROCs and the mean");
+                 "the one-class protocol over every class (IDX: 0-9; MVTec: every category; PIPED: its 12 classes), "
+                 "each in <out>/class_<c>, ending in a table of per-class AUROCs and the mean");
+  cli.add("--train-tile", cfg.train_tile,
+          "random-tile training: every sample is a random N x N window at native resolution of a random training "
+          "normal (memory bounded by the batch of windows, whatever the image size); calibration and test images "
+          "are scored in tile mode (windows N/2 apart, image score = highest window score, maps stitched), and "
+          "the checkpoint stores N as recon_eval's and recon_predict's default --tile; 0: whole images");
+  cli.add("--tiles-per-epoch", cfg.tiles_per_epoch,
+          "random-tile training: windows per epoch (0: as many as cover the training images once, "
+          "n_train * ceil(H W / N^2))");
   cli.add("--epochs-rotnet", cfg.epochs_rotnet, "stage 1 epochs");
   cli.add("--epochs-decoder", cfg.epochs_decoder, "stage 2 epochs");
   cli.add("--epochs-refiner", cfg.epochs_refiner, "stage 3 epochs");

@@ -123,7 +123,7 @@ class TwoStageDetector : public Detector {
     // --all-classes: the class this checkpoint belongs to.
     if (const nn::Json* all = config_field(tc_json, "all_classes"); all && all->is_bool() && all->as_bool()) {
       const std::string cls = ck.config.at("class").as_string();
-      if (string_field(tc_json, "dataset") == "mvtec")
+      if (const std::string kind = string_field(tc_json, "dataset"); kind == "mvtec" || kind == "piped")
         config_.set("category", nn::Json(cls));
       else
         config_.set("normal_class", nn::Json((int64_t)std::stoi(cls)));
@@ -241,6 +241,13 @@ std::unique_ptr<Detector> load_detector(const std::string& checkpoint_path, Devi
   }
   det->detected_by = how;
   return det;
+}
+
+int trained_tile(const Detector& det) {
+  const nn::Json* t = config_field(det.config(), "train_tile");
+  if (!t) return 0;
+  RECON_CHECK(t->is_number() && t->as_number() >= 0, "the checkpoint's config has a bad \"train_tile\"");
+  return (int)t->as_int();
 }
 
 data::Image fit_image(const data::Image& img, int channels, int height, int width) {

@@ -55,6 +55,10 @@ std::string detect_method(const std::string& checkpoint_path, std::string* how =
 // Loads a checkpoint of either method onto `device`.
 std::unique_ptr<Detector> load_detector(const std::string& checkpoint_path, Device device);
 
+// The window size the checkpoint was trained on (train_twostage --train-tile),
+// the default --tile of recon_eval and recon_predict; 0 for whole images.
+int trained_tile(const Detector& det);
+
 // The image converted to `channels` (gray <-> RGB) and resized to height x width.
 data::Image fit_image(const data::Image& img, int channels, int height, int width);
 // A (N, C, H, W) CPU tensor of images that all have the same shape.

@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""Rebuilds the Fashion-MNIST one-class table from run folders.
+"""Rebuilds the results tables (Fashion-MNIST one-class, PIPED) from run folders.
 
-Each folder holds the metrics.json a training app wrote: train_multiview
-(method 1: its ablation gives AE + MSE, AE + multi-view and AE + multi-view +
-difficulty normalisation) or train_twostage (method 2: run.json's fused AUROC
-of x_hat and x_tilde). Usage:
+Fashion-MNIST: each folder holds the metrics.json a training app wrote:
+train_multiview (method 1: its ablation gives AE + MSE, AE + multi-view and
+AE + multi-view + difficulty normalisation) or train_twostage (method 2:
+run.json's fused AUROC of x_hat and x_tilde). Usage:
 
   scripts/results_table.py --multiview 'runs/mv10/c*' [--twostage 'runs/ts10/c*'] [--difficulty entropy]
 
-prints a markdown table, one row per normal class and the mean. Only the
-standard library is used.
+PIPED (results/piped.md): the folder of a train_twostage --dataset piped
+--all-classes run; every finished class has <folder>/class_<c>/result.json
+(a run resumed in pieces has all of them, whatever run.json says):
+
+  scripts/results_table.py --piped runs/piped/m2
+
+prints a markdown table, one row per class and the mean. Only the standard
+library is used.
 """
 import argparse
 import glob
@@ -61,12 +67,49 @@ def twostage_rows(pattern):
     return rows
 
 
+def piped_table(folder):
+    """Image AUROC, pixel AUROC and AUPRO of x_hat and x_tilde per PIPED class."""
+    paths = sorted(glob.glob(os.path.join(folder, "class_*", "result.json")))
+    if not paths:
+        sys.exit(f"{folder}: no class_*/result.json (not a finished train_twostage --all-classes class yet)")
+    # The method's score is the fused one; raw MSE (no calibration) and the
+    # difficulty measure alone are shown beside it, as train_twostage prints them.
+    cols = ["image AUROC x̂", "image AUROC x̃", "pixel AUROC x̂", "pixel AUROC x̃", "AUPRO x̂", "AUPRO x̃",
+            "raw MSE x̃ (image)", "difficulty alone (image)", "rotation acc. (held-out)", "minutes"]
+    rows = []
+    for p in paths:
+        r = load(p)
+        for key in ("image_auroc", "pixel", "training", "stage_seconds"):
+            if key not in r:
+                sys.exit(f"{p}: no '{key}' (a train_twostage result.json of a scored run?)")
+        a, px = r["image_auroc"], r["pixel"]
+        secs = sum(r["stage_seconds"].values()) + r.get("score_seconds", 0.0)
+        rows.append((r["class"], [a["x_hat"]["fused"], a["x_tilde"]["fused"], px["x_hat"]["pixel_auroc"],
+                                  px["x_tilde"]["pixel_auroc"], px["x_hat"]["aupro"], px["x_tilde"]["aupro"],
+                                  a["x_tilde"]["mse_raw"], r["difficulty_auroc"],
+                                  r["training"]["rotnet"][-1]["heldout_rotation_accuracy"], secs / 60.0]))
+    print("| class | " + " | ".join(cols) + " |")
+    print("|---|" + "---:|" * len(cols))
+    for name, v in rows:
+        print(f"| {name} | " + " | ".join(f"{x:.4f}" for x in v[:-1]) + f" | {v[-1]:.1f} |")
+    means = [sum(v[i] for _, v in rows) / len(rows) for i in range(len(cols) - 1)]
+    total = sum(v[-1] for _, v in rows)
+    print(f"| **mean ({len(rows)} classes)** | " + " | ".join(f"**{m:.4f}**" for m in means) +
+          f" | {total:.1f} (sum) |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--multiview", default="", help="glob of train_multiview run folders")
     ap.add_argument("--twostage", default="", help="glob of train_twostage run folders")
     ap.add_argument("--difficulty", default="entropy", help="difficulty measure of the normalised columns")
+    ap.add_argument("--piped", default="", help="a train_twostage --dataset piped --all-classes run folder")
     args = ap.parse_args()
+    if args.piped:
+        if args.multiview or args.twostage:
+            sys.exit("--piped makes its own table; run it without --multiview/--twostage")
+        piped_table(args.piped)
+        return
     table = {}
     if args.multiview:
         for k, v in multiview_rows(args.multiview, args.difficulty).items():
