@@ -9,6 +9,8 @@
 
 #include "kernels/common/optim.hpp"
 #include "runtime/autograd.hpp"
+#include "runtime/cuda_context.hpp"
+#include "runtime/cuda_graph.hpp"
 #include "runtime/error.hpp"
 #include "runtime/op_utils.hpp"
 #include "runtime/ops.hpp"
@@ -48,7 +50,10 @@ size_t Optimizer::add_state(const std::string& suffix) {
 }
 
 void Optimizer::step() {
-  ++step_;
+  // In a capture nothing runs now: each launch of the graph counts the step
+  // and fills the scalars (replay slot) instead.
+  const bool in_graph = cuda::capturing();
+  if (!in_graph) ++step_;
   std::vector<cuda::OptimTensor> table;  // the CUDA parameters, for one fused launch
   std::vector<Tensor> table_grads;       // keeps contiguous copies of gradients alive until the launch
   Device cuda_device = Device::cuda();
@@ -69,6 +74,8 @@ void Optimizer::step() {
                                                                << kind[i].device().str() << ", the parameter on "
                                                                << p.device().str());
     if (p.device().is_cpu()) {
+      RECON_CHECK(!in_graph, type_name() << "::step: parameter \"" << name << "\" is on the CPU; a step captured "
+                                         << "into a CUDA graph can update CUDA parameters only");
       update(i, p.data(), g.data(), p.numel());
     } else if (p.numel() > 0) {
       if (table.empty()) cuda_device = p.device();
@@ -79,14 +86,29 @@ void Optimizer::step() {
       table_grads.push_back(g);
     }
   }
-  if (!table.empty()) step_cuda(table, cuda_device);
+  if (table.empty()) return;
+  const cuda::OptimStep* device_step = nullptr;
+  if (in_graph) {
+    device_step = static_cast<const cuda::OptimStep*>(
+        cuda::replay_slot(sizeof(cuda::OptimStep), [this](void* host) {
+          ++step_;
+          *static_cast<cuda::OptimStep*>(host) = fused_step();
+        }));
+  }
+  step_cuda(table, cuda_device, device_step);
 }
 
-void Optimizer::step_cuda(std::vector<cuda::OptimTensor>& table, Device device) {
-  const int64_t chunks = cuda::plan_chunks(table);
+void Optimizer::step_cuda(std::vector<cuda::OptimTensor>& table, Device device, const cuda::OptimStep* device_step) {
+  [[maybe_unused]] const int64_t chunks = cuda::plan_chunks(table);  // unused without CUDA
   const size_t bytes = table.size() * sizeof(cuda::OptimTensor);
   const bool same = table.size() == uploaded_table_.size() && device_table_.defined() &&
                     std::memcmp(table.data(), uploaded_table_.data(), bytes) == 0;
+  // A capture can neither allocate the table (it would live in the graph)
+  // nor copy it from pageable memory: the eager warm-up step uploads it.
+  RECON_CHECK(same || !device_step,
+              type_name() << "::step in a captured CUDA graph: the parameters or their gradient buffers changed "
+                          << "since the last eager step (gradients dropped by zero_grad() and re-created?); use "
+                          << "zero_grad(false) and run an eager warm-up step before the capture");
   if (!same) {
     // Device memory as a float tensor, 256-byte aligned like every CUDA storage.
     const int64_t floats = (int64_t)((bytes + sizeof(float) - 1) / sizeof(float));
@@ -94,12 +116,23 @@ void Optimizer::step_cuda(std::vector<cuda::OptimTensor>& table, Device device) 
       device_table_ = Tensor::empty({floats}, device);
     uploaded_table_ = table;
   }
-  auto* device_table = reinterpret_cast<cuda::OptimTensor*>(device_table_.data());
-  RECON_CUDA_ONLY("Optimizer::step", cuda::multi_tensor_step(table, chunks, device_table, !same, fused_step()));
+  [[maybe_unused]] auto* device_table = reinterpret_cast<cuda::OptimTensor*>(device_table_.data());
+  RECON_CUDA_ONLY("Optimizer::step",
+                  cuda::multi_tensor_step(table, chunks, device_table, !same, fused_step(), device_step));
 }
 
-void Optimizer::zero_grad() {
-  for (auto& kv : params_) kv.second.zero_grad();
+void Optimizer::zero_grad(bool set_to_none) {
+  RECON_CHECK(!(set_to_none && cuda::capturing()),
+              type_name() << "::zero_grad(): dropping the gradients inside a step captured into a CUDA graph would "
+                          << "re-create them inside the graph, where they cannot outlive it; use zero_grad(false)");
+  NoGradGuard no_grad;
+  for (auto& kv : params_) {
+    if (set_to_none) {
+      kv.second.zero_grad();
+    } else if (Tensor g = kv.second.grad(); g.defined()) {
+      g.fill_(0.f);
+    }
+  }
 }
 
 StateDict Optimizer::state_dict() const {
@@ -194,6 +227,20 @@ void Adam::update(size_t i, float* p, const float* g, int64_t n) {
   for (int64_t j = 0; j < n; ++j)
     adam_update(p[j], g[j], m[j], v[j], lr_, opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay, decoupled_, bc1,
                 bc2);
+}
+
+// ---- one training step ----------------------------------------------------------------------------
+
+CudaGraphStep::StepFn training_step(Optimizer& opt, LossFn loss_fn) {
+  RECON_CHECK(loss_fn, "training_step: the loss function is empty");
+  return [&opt, loss_fn = std::move(loss_fn)](const std::vector<Tensor>& inputs) {
+    opt.zero_grad(false);  // in place: a captured step keeps its gradient buffers
+    std::vector<Tensor> outs = loss_fn(inputs);
+    RECON_CHECK(!outs.empty() && outs[0].defined(), "training_step: the loss function returned no loss");
+    outs[0].backward();
+    opt.step();
+    return outs;
+  };
 }
 
 // ---- clipping -------------------------------------------------------------------------------------

@@ -8,6 +8,11 @@
 //   "step"                        0-d, the number of steps taken (exact to 2^24)
 //   "<param name>.momentum_buffer"  SGD with momentum
 //   "<param name>.exp_avg", "<param name>.exp_avg_sq"   Adam/AdamW
+//
+// Inside a captured CUDA graph (runtime/cuda_graph.hpp) step() records the
+// fused kernel with its scalars in a replay slot: each launch of the graph
+// increments the step count and refreshes the learning rate and the bias
+// corrections on the host, so set_lr() between launches takes effect.
 #pragma once
 #include <string>
 #include <utility>
@@ -15,6 +20,7 @@
 
 #include "kernels/cuda/optim.hpp"
 #include "nn/state_dict.hpp"
+#include "runtime/cuda_graph.hpp"
 #include "runtime/tensor.hpp"
 
 namespace recon::nn {
@@ -32,10 +38,14 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   // One update of every parameter that requires grad and has a gradient
-  // (others are skipped, as in PyTorch); increments step_count.
+  // (others are skipped, as in PyTorch); increments step_count (inside a
+  // graph capture: at each launch of the graph instead).
   void step();
-  // Drops every parameter's gradient (PyTorch's set_to_none = True).
-  void zero_grad();
+  // set_to_none (PyTorch's default): drops every parameter's gradient.
+  // Otherwise zeroes the existing gradients in place (their storage stays:
+  // what a step captured into a CUDA graph needs; throws there with
+  // set_to_none). The results are the same up to the sign of zero.
+  void zero_grad(bool set_to_none = true);
 
   float lr() const { return lr_; }
   void set_lr(float lr);
@@ -64,8 +74,9 @@ class Optimizer {
   int64_t step_ = 0;
 
  private:
-  // One fused launch over the CUDA parameters in `table` (all on `device`).
-  void step_cuda(std::vector<cuda::OptimTensor>& table, Device device);
+  // One fused launch over the CUDA parameters in `table` (all on `device`);
+  // the scalars from `device_step` when not null (a graph's replay slot).
+  void step_cuda(std::vector<cuda::OptimTensor>& table, Device device, const cuda::OptimStep* device_step);
 
   NamedTensors params_;
   std::vector<std::string> state_names_;
@@ -141,6 +152,18 @@ class AdamW : public Adam {
   AdamW(const std::vector<Tensor>& params, const AdamOptions& opt = defaults())
       : Adam(name_parameters(params), opt, true) {}
 };
+
+// The closure of one training step for CudaGraphStep (runtime/cuda_graph.hpp):
+// opt.zero_grad(false); outs = loss_fn(inputs); outs[0].backward();
+// opt.step(); returns outs (the loss first, then any other one-element
+// tensors to read back). The same closure runs eagerly and in a graph:
+//   CudaGraphStep step(nn::training_step(opt, [&](const std::vector<Tensor>& in) {
+//     return std::vector<Tensor>{mse_loss(model(in[0]), in[0])};
+//   }), {.enabled = use_graphs});
+//   for (...) { opt.set_lr(...); int64_t id = step.run({batch}); ... step.outputs(id - 1) ... }
+// opt and whatever loss_fn captures must outlive the step.
+using LossFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& inputs)>;
+CudaGraphStep::StepFn training_step(Optimizer& opt, LossFn loss_fn);
 
 // Scales the gradients of `params` so that their global L2 norm is at most
 // max_norm (by max_norm / (norm + 1e-6), as PyTorch); returns the norm before

@@ -1,12 +1,16 @@
 // The CUDA side of the runtime: one stream per process that every op and
 // copy is ordered on, a memory pool with a high release threshold, the
 // stream-ordered allocation used by Storage, the cuBLAS handle of the stream
-// and its math mode, pinned host buffers, and launch checks. Declared in
-// every build so that callers compile; defined only when RECON_WITH_CUDA
-// (PinnedBuffer exists everywhere and throws without CUDA).
+// and its math mode, pinned host buffers, launch checks, and the capture of
+// the stream into a CUDA graph (the memory rules of a capture live here, next
+// to the allocator; runtime/cuda_graph.hpp builds the training-step graphs on
+// them). Declared in every build so that callers compile; defined only when
+// RECON_WITH_CUDA (PinnedBuffer, capturing() and the capture calls exist
+// everywhere: without CUDA capturing() is false and the rest throws).
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace recon::cuda {
 
@@ -25,7 +29,8 @@ void memset_zero(void* dst, size_t bytes);
 // asynchronously; pinned_alloc throws naming the size, pinned_free never throws.
 void* pinned_alloc(size_t bytes);
 void pinned_free(void* p) noexcept;
-// Waits for all work on the runtime stream.
+// Waits for all work on the runtime stream. Throws during a capture (the
+// host cannot wait for work that has not been issued).
 void synchronize();
 // The runtime stream as an opaque handle (cudaStream_t).
 void* stream_handle();
@@ -49,11 +54,58 @@ void check_launch(const char* kernel_name);
 void set_sync_each_launch(bool on);
 bool sync_each_launch();
 
+// ---- capturing the runtime stream into a CUDA graph ---------------------------------
+// True while the calling thread captures the runtime stream (between
+// capture_begin and capture_end on that thread). False in a build without CUDA.
+bool capturing();
+
+// What a capture hands back besides the graph.
+struct CaptureResult {
+  void* graph = nullptr;  // cudaGraph_t; null when the capture failed (see error)
+  int error = 0;          // the cudaError_t of cudaStreamEndCapture (0: success)
+  // Device memory allocated before the capture and freed during it: nodes of
+  // the graph may still read it, so it is released (release_deferred) only
+  // after the graph is destroyed.
+  std::vector<void*> deferred_frees;
+  // Allocations made during the capture and still alive at its end: graph
+  // memory that would outlive the graph. A correct step leaves none (the
+  // tensors it returns are copied and dropped inside the capture). They stay
+  // with the graph: freeing them later releases nothing.
+  size_t escaped = 0;
+  size_t escaped_bytes = 0;
+};
+
+// Starts capturing the runtime stream (cudaStreamBeginCapture, thread-local
+// mode: other threads may keep using CUDA). Throws when something would
+// synchronise inside the capture (RECON_SYNC / set_sync_each_launch, guard
+// checks) or a capture is already running. Creates the cuBLAS handle and its
+// workspace first, so that neither is created inside the graph.
+// While capturing, on the capturing thread:
+//  - device_alloc is a graph allocation (a memory node: the same address at
+//    every replay); device_free of such memory is a graph free; device_free
+//    of memory allocated before the capture is deferred (CaptureResult);
+//  - copy_h2d/copy_d2h (any host memory: a captured copy would move
+//    whatever the host buffer holds at each replay), synchronize(), host
+//    (CPU) Storage allocations and host-side random draws throw a
+//    recon::Error that names the call (each would break the graph or be
+//    frozen into it); pinned frees are deferred to capture_end.
+void capture_begin();
+// Ends the capture (cudaStreamEndCapture); never throws: a failed capture is
+// reported in CaptureResult::error with a null graph.
+CaptureResult capture_end() noexcept;
+// Frees device memory deferred by a capture (once its graph is destroyed).
+void release_deferred(std::vector<void*>& ptrs) noexcept;
+
 // ---- cuBLAS -------------------------------------------------------------------------
 // The cuBLAS handle (cublasHandle_t) bound to the runtime stream with
 // cublasSetStream, created on first use (one handle per stream; the runtime
-// has one stream), with the current math mode applied. The handle lives as
-// long as the process, like the stream.
+// has one stream), with the current math mode applied and a fixed workspace
+// (cublasSetWorkspace, kCublasWorkspaceBytes of device memory held as long as
+// the handle), so that GEMMs never allocate: a requirement of graph capture.
+// The handle lives as long as the process, like the stream.
+// The workspace NVIDIA's cuBLAS documentation recommends for Hopper (32 MiB;
+// 4 MiB suffices on older GPUs).
+constexpr size_t kCublasWorkspaceBytes = 32u << 20;
 void* cublas_handle();
 // The math mode of the GEMMs: full FP32 (CUBLAS_DEFAULT_MATH) by default;
 // TF32 tensor cores (CUBLAS_TF32_TENSOR_OP_MATH: inputs rounded to 10

@@ -22,7 +22,10 @@ InfoReduction information_reduction(const Tensor& mu_in, const Tensor& logvar_in
   const int64_t n = mu.numel();
   const double scale = 1.0 / (double)mu.size(0);  // nats per image
   const bool sampled = training;
-  const uint64_t seed = gen.seed(), offset = sampled ? gen.reserve((uint64_t)n) : 0;
+  // Generator::draw: inside a captured CUDA graph the counters are read from
+  // device memory refreshed at each replay (rng); eager, rng = (seed, offset).
+  const PhiloxArgs rng = sampled ? gen.draw((uint64_t)n) : PhiloxArgs{gen.seed(), 0, nullptr};
+  const uint64_t seed = rng.seed, offset = rng.offset;
   InfoReduction out;
   out.z = Tensor::empty(mu.shape(), mu.device());
   out.kl = Tensor::empty({}, mu.device());
@@ -31,15 +34,15 @@ InfoReduction information_reduction(const Tensor& mu_in, const Tensor& logvar_in
       cpu::vib_forward(mu.data(), logvar.data(), out.z.data(), out.kl.data(), n, sampled, seed, offset, scale);
       break;
     case DeviceType::CUDA:
-      RECON_CUDA_ONLY(op, cuda::vib_forward(mu.data(), logvar.data(), out.z.data(), out.kl.data(), n, sampled, seed,
-                                            offset, scale));
+      RECON_CUDA_ONLY(op, cuda::vib_forward(mu.data(), logvar.data(), out.z.data(), out.kl.data(), n, sampled, rng,
+                                            scale));
       break;
   }
   if (autograd::any_requires_grad({&mu, &logvar})) {
     Tensor smu = mu.detach(), slv = logvar.detach();
     autograd::record_multi(
         op, {&out.z, &out.kl}, {mu, logvar},
-        [smu, slv, sampled, seed, offset, scale](const std::vector<Tensor>& g, const std::vector<bool>& need) {
+        [smu, slv, sampled, seed, offset, rng, scale](const std::vector<Tensor>& g, const std::vector<bool>& need) {
           RECON_RANGE("information_reduction_backward");
           // An output no path to the loss used arrives undefined: read as zero.
           Tensor dz = g[0].defined() ? g[0].contiguous() : Tensor();
@@ -58,8 +61,8 @@ InfoReduction information_reduction(const Tensor& mu_in, const Tensor& logvar_in
               break;
             case DeviceType::CUDA:
               RECON_CUDA_ONLY("information_reduction_backward",
-                              cuda::vib_backward(smu.data(), slv.data(), dz_p, dkl_p, dmu_p, dlv_p, n, sampled, seed,
-                                                 offset, (float)scale));
+                              cuda::vib_backward(smu.data(), slv.data(), dz_p, dkl_p, dmu_p, dlv_p, n, sampled, rng,
+                                                 (float)scale));
               break;
           }
           return std::vector<Tensor>{dmu, dlv};

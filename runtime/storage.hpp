@@ -1,6 +1,8 @@
 // Storage: one move-only allocation on one device. CPU memory is 64-byte
 // aligned (a cache line; AVX-512 loads); CUDA memory comes from
-// cudaMallocAsync on the runtime's stream (DESIGN.md, decision 2).
+// cudaMallocAsync on the runtime's stream (DESIGN.md, decision 2), a graph
+// allocation while the stream captures (runtime/cuda_context.hpp). Host
+// storage cannot be allocated inside a capture (a recon::Error says why).
 #pragma once
 #include <cstddef>
 

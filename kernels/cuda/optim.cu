@@ -25,9 +25,11 @@ constexpr int64_t kMaxOptimBlocks = 1024;
 // block updates one chunk (kOptimChunk consecutive elements of one tensor)
 // per iteration, each thread the elements threadIdx.x, +256, ... of it
 // (coalesced). A block finds its chunk's tensor by binary search over the
-// table's first_chunk (uniform across the block, so no divergence).
+// table's first_chunk (uniform across the block, so no divergence). The
+// scalars come from `step_arg`, or from *device_step when it is not null.
 __global__ void multi_tensor_optim_kernel(const OptimTensor* __restrict__ table, int n_tensors, int64_t chunks,
-                                          OptimStep s) {
+                                          OptimStep step_arg, const OptimStep* __restrict__ device_step) {
+  const OptimStep s = device_step ? *device_step : step_arg;
   for (int64_t chunk = blockIdx.x; chunk < chunks; chunk += gridDim.x) {
     int lo = 0, hi = n_tensors - 1;  // the last tensor whose first chunk is <= chunk
     while (lo < hi) {
@@ -62,7 +64,7 @@ __global__ void multi_tensor_optim_kernel(const OptimTensor* __restrict__ table,
 }  // namespace
 
 void multi_tensor_step(const std::vector<OptimTensor>& table, int64_t chunks, OptimTensor* device_table, bool upload,
-                       const OptimStep& step) {
+                       const OptimStep& step, const OptimStep* device_step) {
   if (table.empty() || chunks == 0) return;
   RECON_CHECK(table.size() <= (size_t)INT32_MAX, "multi_tensor_step: " << table.size() << " tensors are too many");
   cudaStream_t stream = runtime_stream();
@@ -72,7 +74,7 @@ void multi_tensor_step(const std::vector<OptimTensor>& table, int64_t chunks, Op
   const unsigned grid = (unsigned)(chunks < kMaxOptimBlocks ? chunks : kMaxOptimBlocks);
   RECON_RANGE("multi_tensor_optim_kernel");  // counted by tests: one launch per step
   RECON_LAUNCH(multi_tensor_optim_kernel, grid, kOptimThreads, 0, stream)(device_table, (int)table.size(), chunks,
-                                                                          step);
+                                                                          step, device_step);
   check_launch("multi_tensor_optim_kernel");
 }
 

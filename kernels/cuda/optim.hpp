@@ -62,8 +62,11 @@ inline int64_t plan_chunks(std::vector<OptimTensor>& table) {
 // `chunks` chunks in all) on the runtime stream. When `upload`, the host
 // table is first copied (asynchronously, on the stream) into device_table,
 // device memory for table.size() entries; otherwise device_table must already
-// hold the same entries.
+// hold the same entries. The step's scalars are `step`, or, when
+// device_step is not null, the OptimStep the kernel reads from device memory
+// (a CUDA graph's replay slot, refreshed before each launch: a captured
+// kernel argument would freeze the learning rate and the bias corrections).
 void multi_tensor_step(const std::vector<OptimTensor>& table, int64_t chunks, OptimTensor* device_table, bool upload,
-                       const OptimStep& step);
+                       const OptimStep& step, const OptimStep* device_step = nullptr);
 
 }  // namespace recon::cuda

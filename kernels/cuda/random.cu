@@ -45,10 +45,11 @@ __global__ void fill_bernoulli_kernel(float* __restrict__ dst, int64_t n, uint64
 }
 
 // One thread: y[i] for i in its grid-stride share of [0, n): x[i] scaled by
-// 1 / (1 - p) when element i's Philox draw keeps it, else 0.
-__global__ void dropout_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t n, float p, uint64_t seed,
-                               uint64_t offset) {
+// 1 / (1 - p) when element i's Philox draw (key, first + i) keeps it, else 0.
+__global__ void dropout_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t n, float p,
+                               PhiloxArgs rng) {
   const float s = dropout_scale(p);
+  const uint64_t seed = rng.key(), offset = rng.first();
   for (int64_t i = grid_start(); i < n; i += grid_stride())
     y[i] = dropout_keep(seed, offset, (uint64_t)i, p) ? x[i] * s : 0.f;
 }
@@ -73,9 +74,9 @@ void fill_bernoulli(float* dst, int64_t n, uint64_t seed, uint64_t offset, float
   check_launch("fill_bernoulli_kernel");
 }
 
-void dropout(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset) {
+void dropout(const float* x, float* y, int64_t n, float p, PhiloxArgs rng) {
   if (n == 0) return;
-  RECON_LAUNCH(dropout_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(x, y, n, p, seed, offset);
+  RECON_LAUNCH(dropout_kernel, grid_for(n), kBlockThreads, 0, runtime_stream())(x, y, n, p, rng);
   check_launch("dropout_kernel");
 }
 

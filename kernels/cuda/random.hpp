@@ -6,6 +6,8 @@
 #pragma once
 #include <cstdint>
 
+#include "runtime/generator.hpp"
+
 namespace recon::cuda {
 
 // dst[i] = lo + (hi - lo) U_i, U_i uniform in [0, 1).
@@ -14,8 +16,9 @@ void fill_uniform(float* dst, int64_t n, uint64_t seed, uint64_t offset, float l
 void fill_normal(float* dst, int64_t n, uint64_t seed, uint64_t offset, float mean, float stddev);
 // dst[i] = 1 with probability p, else 0.
 void fill_bernoulli(float* dst, int64_t n, uint64_t seed, uint64_t offset, float p);
-// y_i = keep_i ? x_i / (1 - p) : 0; the backward pass is the same call on
-// the gradient with the forward's (seed, offset).
-void dropout(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset);
+// y_i = keep_i ? x_i / (1 - p) : 0, keep_i from (key, first + i) of rng
+// (kernel arguments, or device memory inside a captured CUDA graph); the
+// backward pass is the same call on the gradient with the forward's rng.
+void dropout(const float* x, float* y, int64_t n, float p, PhiloxArgs rng);
 
 }  // namespace recon::cuda

@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <source_location>
 #include <tuple>
 #include <type_traits>
@@ -287,9 +288,15 @@ struct LaunchConfig {
 // nothing.
 void run_grid(const LaunchConfig& config, void (*run_thread)(const void* payload), const void* payload);
 
+// A launch as issued: runs the grid now, or, while config.stream captures,
+// checks the configuration (an invalid one sets cudaGetLastError and
+// invalidates the capture) and records the launch with its payload (the
+// copied arguments) for the graph's replays.
+void launch(const LaunchConfig& config, void (*run_thread)(const void* payload), std::shared_ptr<const void> payload);
+
 // The emulator's side of RECON_LAUNCH: binds a kernel and a configuration,
 // then `(args...)` converts the arguments to the kernel's parameter types
-// once, as a real launch copies them, and runs the grid.
+// once, as a real launch copies them, and runs (or records) the grid.
 template <class... Params>
 class Launch {
  public:
@@ -300,8 +307,9 @@ class Launch {
   template <class... Args>
   void operator()(Args&&... args) const {
     static_assert(sizeof...(Args) == sizeof...(Params), "kernel launched with the wrong number of arguments");
-    Payload payload{kernel_, std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)};
-    run_grid(config_, &run_thread, &payload);
+    auto payload = std::make_shared<const Payload>(
+        Payload{kernel_, std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)});
+    launch(config_, &run_thread, std::move(payload));
   }
 
  private:

@@ -9,6 +9,8 @@
 struct cublasContext {
   cudaStream_t stream = nullptr;
   cublasMath_t math = CUBLAS_DEFAULT_MATH;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
 };
 
 namespace {
@@ -114,6 +116,14 @@ cublasStatus_t cublasGetMathMode(cublasHandle_t handle, cublasMath_t* mode) {
   return CUBLAS_STATUS_SUCCESS;
 }
 
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, size_t workspace_bytes) {
+  if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (workspace_bytes > 0 && !workspace) return CUBLAS_STATUS_INVALID_VALUE;
+  handle->workspace = workspace;
+  handle->workspace_bytes = workspace_bytes;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 const char* cublasGetStatusName(cublasStatus_t status) {
   switch (status) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
@@ -160,8 +170,21 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
   if (s != CUBLAS_STATUS_SUCCESS) return s;
   if (batch_count < 0) return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0 || batch_count == 0) return CUBLAS_STATUS_SUCCESS;
-  for (int b = 0; b < batch_count; ++b)
-    gemm_one(*handle, transposes(transa), transposes(transb), m, n, k, *alpha, A + b * strideA, lda,
-             B + b * strideB, ldb, *beta, C + b * strideC, ldc);
-  return CUBLAS_STATUS_SUCCESS;
+  // Everything by value: a recorded GEMM must not read the caller's
+  // arguments (alpha and beta included) when the graph replays it.
+  const cublasContext ctx = *handle;
+  const bool ta = transposes(transa), tb = transposes(transb);
+  const float a = *alpha, b = *beta;
+  auto run = [=] {
+    for (int i = 0; i < batch_count; ++i)
+      gemm_one(ctx, ta, tb, m, n, k, a, A + i * strideA, lda, B + i * strideB, ldb, b, C + i * strideC, ldc);
+    return cudaSuccess;
+  };
+  cudaError_t error = cudaSuccess;
+  switch (recon::simt::stream_ordering(handle->stream, &error)) {
+    case recon::simt::Ordering::kRun: run(); return CUBLAS_STATUS_SUCCESS;
+    case recon::simt::Ordering::kRecord: recon::simt::capture_work(handle->stream, run); return CUBLAS_STATUS_SUCCESS;
+    case recon::simt::Ordering::kFail: break;
+  }
+  return CUBLAS_STATUS_EXECUTION_FAILED;
 }

@@ -4,7 +4,9 @@
 // checks. Included by runtime/cublas_api.hpp in place of <cublas_v2.h>.
 //
 // Like the rest of the emulator it runs synchronously on the host (device
-// memory is host memory). The GEMMs are straightforward loops that
+// memory is host memory); on a capturing stream a GEMM is recorded (its
+// arguments copied, alpha and beta read at the call as in host pointer mode)
+// and runs when the graph is launched. The GEMMs are straightforward loops that
 // accumulate in double, so their results are the exact products rounded
 // once; CUBLAS_TF32_TENSOR_OP_MATH rounds the inputs to TF32 (10 explicit
 // mantissa bits, to nearest) first, as tensor cores read them. As in cuBLAS,
@@ -49,6 +51,9 @@ cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream);
 cublasStatus_t cublasGetStream(cublasHandle_t handle, cudaStream_t* stream);
 cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode);
 cublasStatus_t cublasGetMathMode(cublasHandle_t handle, cublasMath_t* mode);
+// The workspace cuBLAS may use instead of allocating its own (device memory;
+// the emulated GEMMs need none, but the call is checked and remembered).
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, size_t workspace_bytes);
 const char* cublasGetStatusString(cublasStatus_t status);
 const char* cublasGetStatusName(cublasStatus_t status);
 

@@ -1,6 +1,8 @@
 // The SIMT build's CUDA runtime API: device memory as registered host
 // allocations, synchronous copies and memsets that check the device side,
-// streams and events as labels, the last-error slot, device queries.
+// streams and events as labels, the last-error slot, device queries. Work on
+// a capturing stream is recorded instead (the capture rules and graphs are in
+// simt_graph.cpp).
 #include "kernels/simt/simt_runtime.hpp"
 
 #include <unistd.h>
@@ -16,10 +18,7 @@
 
 #include "kernels/simt/simt_internal.hpp"
 
-// The handles behind cudaStream_t, cudaEvent_t and cudaMemPool_t.
-struct CUstream_st {
-  unsigned int flags = 0;
-};
+// The handles behind cudaEvent_t and cudaMemPool_t (cudaStream_t's is in simt_internal.hpp).
 struct CUevent_st {
   std::chrono::steady_clock::time_point time{};
   bool recorded = false;
@@ -46,11 +45,14 @@ cudaError_t record(cudaError_t e) {
 struct Registry {
   std::mutex mutex;
   std::map<uintptr_t, size_t> blocks;
+  std::map<uintptr_t, size_t> pinned;  // cudaMallocHost blocks
   std::map<const void*, int> shared_limits;  // cudaFuncSetAttribute
 };
+// Never destroyed: the runtime's own statics (the cuBLAS workspace, pooled
+// memory) may free device memory during exit, after this file's statics.
 Registry& registry() {
-  static Registry r;
-  return r;
+  static Registry* r = new Registry();
+  return *r;
 }
 
 // True if [p, p + bytes) lies inside one live device allocation.
@@ -66,6 +68,22 @@ bool inside_device(const void* p, size_t bytes) {
 
 // True if p points into any live device allocation.
 bool is_device(const void* p) { return inside_device(p, 0); }
+
+CUmemPoolHandle_st g_default_pool;
+
+}  // namespace
+
+bool is_device_pointer(const void* p) { return is_device(p); }
+
+bool is_pinned(const void* p, size_t bytes) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  auto it = r.pinned.upper_bound(a);
+  if (it == r.pinned.begin()) return false;
+  --it;
+  return a - it->first < std::max<size_t>(it->second, 1) && bytes <= it->second - (a - it->first);
+}
 
 cudaError_t device_alloc(void** ptr, size_t bytes) {
   if (!ptr) return record(cudaErrorInvalidValue);
@@ -101,7 +119,7 @@ cudaError_t device_free(void* p) {
   return cudaSuccess;
 }
 
-cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (bytes == 0) return cudaSuccess;
   if (!dst || !src) return record(cudaErrorInvalidValue);
   bool ok = true;
@@ -116,20 +134,26 @@ cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) 
     default: return record(cudaErrorInvalidMemcpyDirection);
   }
   if (!ok) return record(cudaErrorInvalidValue);
+  return cudaSuccess;
+}
+
+cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (cudaError_t e = check_copy(dst, src, bytes, kind); e != cudaSuccess || bytes == 0) return e;
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 
-cudaError_t fill(void* dst, int value, size_t bytes) {
+cudaError_t check_fill(void* dst, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
   if (!inside_device(dst, bytes)) return record(cudaErrorInvalidValue);
-  std::memset(dst, value, bytes);
   return cudaSuccess;
 }
 
-CUmemPoolHandle_st g_default_pool;
-
-}  // namespace
+cudaError_t fill(void* dst, int value, size_t bytes) {
+  if (cudaError_t e = check_fill(dst, bytes); e != cudaSuccess || bytes == 0) return e;
+  std::memset(dst, value, bytes);
+  return cudaSuccess;
+}
 
 void set_last_error(cudaError_t error) { record(error); }
 
@@ -214,7 +238,7 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() { return recon::simt::unsafe_call_check(); }
 
 cudaError_t cudaGetLastError() {
   cudaError_t e = recon::simt::t_last_error;
@@ -239,6 +263,11 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorNotSupported: return "cudaErrorNotSupported";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
+    case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
     case cudaErrorUnknown: return "cudaErrorUnknown";
   }
   return "cudaErrorUnknown";
@@ -260,6 +289,13 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
     case cudaErrorNotSupported: return "operation not supported";
+    case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureImplicit:
+      return "operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorStreamCaptureWrongThread:
+      return "attempt to terminate a thread-local capture sequence from another thread";
     case cudaErrorUnknown: return "unknown error";
   }
   return "unknown error";
@@ -269,15 +305,21 @@ const char* cudaGetErrorString(cudaError_t error) {
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
   if (!stream) return record(cudaErrorInvalidValue);
-  *stream = new CUstream_st{flags};
+  *stream = new CUstream_st();
+  (*stream)->flags = flags;
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (!stream) return record(cudaErrorInvalidResourceHandle);
+  if (stream->capture_status != cudaStreamCaptureStatusNone) return record(cudaErrorStreamCaptureUnsupported);
   delete stream;
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }  // work is done when its call returns
+// Work is done when its call returns; the legacy stream synchronises with
+// every blocking stream, so it counts as a synchronising call.
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  return stream ? recon::simt::stream_sync_check(stream) : recon::simt::unsafe_call_check();
+}
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned int) {
   return event ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
 }
@@ -293,11 +335,20 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
   delete event;
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!event) return record(cudaErrorInvalidResourceHandle);
-  event->time = std::chrono::steady_clock::now();
-  event->recorded = true;
-  return cudaSuccess;
+  auto stamp = [event] {
+    event->time = std::chrono::steady_clock::now();
+    event->recorded = true;
+    return cudaSuccess;
+  };
+  cudaError_t error = cudaSuccess;
+  switch (recon::simt::stream_ordering(stream, &error)) {
+    case recon::simt::Ordering::kRun: return stamp();
+    case recon::simt::Ordering::kRecord: recon::simt::capture_work(stream, stamp); return cudaSuccess;
+    case recon::simt::Ordering::kFail: break;
+  }
+  return record(error);
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   return event ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
@@ -329,21 +380,59 @@ cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, vo
   return cudaSuccess;
 }
 
-cudaError_t cudaMalloc(void** ptr, size_t bytes) { return recon::simt::device_alloc(ptr, bytes); }
-cudaError_t cudaFree(void* ptr) { return recon::simt::device_free(ptr); }
-cudaError_t cudaMallocAsync(void** ptr, size_t bytes, cudaStream_t) { return recon::simt::device_alloc(ptr, bytes); }
-cudaError_t cudaFreeAsync(void* ptr, cudaStream_t) { return recon::simt::device_free(ptr); }
+cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  if (cudaError_t e = recon::simt::unsafe_call_check(); e != cudaSuccess) return e;
+  return recon::simt::device_alloc(ptr, bytes);
+}
+cudaError_t cudaFree(void* ptr) {
+  if (cudaError_t e = recon::simt::unsafe_call_check(); e != cudaSuccess) return e;
+  if (recon::simt::is_graph_memory(ptr)) return cudaSuccess;  // stays with its graph
+  return recon::simt::device_free(ptr);
+}
+cudaError_t cudaMallocAsync(void** ptr, size_t bytes, cudaStream_t stream) {
+  cudaError_t error = cudaSuccess;
+  switch (recon::simt::stream_ordering(stream, &error)) {
+    case recon::simt::Ordering::kRun: return recon::simt::device_alloc(ptr, bytes);
+    case recon::simt::Ordering::kRecord: return recon::simt::graph_alloc(stream, ptr, bytes);
+    case recon::simt::Ordering::kFail: break;
+  }
+  return record(error);
+}
+cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {
+  cudaError_t error = cudaSuccess;
+  switch (recon::simt::stream_ordering(stream, &error)) {
+    case recon::simt::Ordering::kRun:
+      if (recon::simt::is_graph_memory(ptr)) return cudaSuccess;  // stays with its graph
+      return recon::simt::device_free(ptr);
+    case recon::simt::Ordering::kRecord: return recon::simt::graph_free(stream, ptr);
+    case recon::simt::Ordering::kFail: break;
+  }
+  return record(error);
+}
 
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
   if (!ptr) return record(cudaErrorInvalidValue);
+  if (cudaError_t e = recon::simt::unsafe_call_check(); e != cudaSuccess) return e;
   *ptr = std::malloc(bytes == 0 ? 1 : bytes);
-  return *ptr ? cudaSuccess : record(cudaErrorMemoryAllocation);
+  if (!*ptr) return record(cudaErrorMemoryAllocation);
+  recon::simt::Registry& r = recon::simt::registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.pinned[reinterpret_cast<uintptr_t>(*ptr)] = bytes;
+  return cudaSuccess;
 }
 cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int) { return cudaMallocHost(ptr, bytes); }
 cudaError_t cudaFreeHost(void* ptr) {
+  if (cudaError_t e = recon::simt::unsafe_call_check(); e != cudaSuccess) return e;
+  if (!ptr) return cudaSuccess;
+  {
+    recon::simt::Registry& r = recon::simt::registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    if (r.pinned.erase(reinterpret_cast<uintptr_t>(ptr)) == 0) return record(cudaErrorInvalidValue);
+  }
   std::free(ptr);
   return cudaSuccess;
 }
+
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   if (!free_bytes || !total_bytes) return record(cudaErrorInvalidValue);
@@ -353,13 +442,47 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return cudaSuccess;
 }
 
+// Synchronous copies and memsets go to the legacy stream.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  return recon::simt::copy(dst, src, bytes, kind);
+  return cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return recon::simt::copy(dst, src, bytes, kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  cudaError_t error = cudaSuccess;
+  switch (recon::simt::stream_ordering(stream, &error)) {
+    case recon::simt::Ordering::kRun: return recon::simt::copy(dst, src, bytes, kind);
+    case recon::simt::Ordering::kRecord: {
+      // As CUDA: a copy whose host side is pageable memory cannot be captured
+      // (the driver would stage it through a synchronous bounce buffer).
+      const bool dst_host = !recon::simt::is_device_pointer(dst), src_host = !recon::simt::is_device_pointer(src);
+      if (bytes > 0 && ((dst_host && dst && !recon::simt::is_pinned(dst, bytes)) ||
+                        (src_host && src && !recon::simt::is_pinned(src, bytes)))) {
+        recon::simt::invalidate_capture(stream);
+        return record(cudaErrorStreamCaptureUnsupported);
+      }
+      if (cudaError_t e = recon::simt::check_copy(dst, src, bytes, kind); e != cudaSuccess) {
+        recon::simt::invalidate_capture(stream);
+        return e;
+      }
+      recon::simt::capture_work(stream, [=] { return recon::simt::copy(dst, src, bytes, kind); });
+      return cudaSuccess;
+    }
+    case recon::simt::Ordering::kFail: break;
+  }
+  return record(error);
 }
-cudaError_t cudaMemset(void* dst, int value, size_t bytes) { return recon::simt::fill(dst, value, bytes); }
-cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t) {
-  return recon::simt::fill(dst, value, bytes);
+cudaError_t cudaMemset(void* dst, int value, size_t bytes) { return cudaMemsetAsync(dst, value, bytes, nullptr); }
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream) {
+  cudaError_t error = cudaSuccess;
+  switch (recon::simt::stream_ordering(stream, &error)) {
+    case recon::simt::Ordering::kRun: return recon::simt::fill(dst, value, bytes);
+    case recon::simt::Ordering::kRecord:
+      if (cudaError_t e = recon::simt::check_fill(dst, bytes); e != cudaSuccess) {
+        recon::simt::invalidate_capture(stream);
+        return e;
+      }
+      recon::simt::capture_work(stream, [=] { return recon::simt::fill(dst, value, bytes); });
+      return cudaSuccess;
+    case recon::simt::Ordering::kFail: break;
+  }
+  return record(error);
 }

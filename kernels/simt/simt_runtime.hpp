@@ -6,6 +6,12 @@
 //
 // Everything runs synchronously on the host: an "async" call has finished
 // when it returns, a stream is a label, an event records the host time.
+// Stream capture (CUDA graphs) is emulated too: while a stream captures, the
+// work issued on it (kernel launches, async copies and memsets, events,
+// cuBLAS calls, stream-ordered allocations) is recorded instead of run, and
+// cudaGraphLaunch runs the recorded work in order; the calls CUDA forbids
+// during a capture fail with CUDA's error codes and invalidate it
+// (simt_graph.cpp has the rules).
 // Device allocations are registered, so copies, memsets and frees check that
 // the device side lies inside a live allocation (cudaErrorInvalidValue if
 // not), and new allocations are filled with 0xFF bytes (NaN as floats) so
@@ -13,6 +19,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "kernels/simt/simt_qualifiers.hpp"
@@ -31,9 +38,14 @@ enum cudaError {
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
   cudaErrorNotReady = 600,
   cudaErrorLaunchFailure = 719,
   cudaErrorNotSupported = 801,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureImplicit = 906,
+  cudaErrorStreamCaptureWrongThread = 908,
   cudaErrorUnknown = 999,
 };
 typedef enum cudaError cudaError_t;
@@ -72,12 +84,28 @@ enum cudaDeviceAttr {
   cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
 };
 
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+};
+
 struct CUstream_st;
 struct CUevent_st;
 struct CUmemPoolHandle_st;
+struct CUgraph_st;
+struct CUgraphExec_st;
 typedef CUstream_st* cudaStream_t;
 typedef CUevent_st* cudaEvent_t;
 typedef CUmemPoolHandle_st* cudaMemPool_t;
+typedef CUgraph_st* cudaGraph_t;
+typedef CUgraphExec_st* cudaGraphExec_t;
 
 constexpr unsigned int cudaStreamDefault = 0x00;
 constexpr unsigned int cudaStreamNonBlocking = 0x01;
@@ -85,6 +113,7 @@ constexpr unsigned int cudaEventDefault = 0x00;
 constexpr unsigned int cudaEventBlockingSync = 0x01;
 constexpr unsigned int cudaEventDisableTiming = 0x02;
 constexpr unsigned int cudaHostAllocDefault = 0x00;
+constexpr unsigned long long cudaGraphInstantiateFlagAutoFreeOnLaunch = 1;
 
 // The fields of cudaDeviceProp that the project reads; the emulated device
 // reports the limits the emulator enforces.
@@ -147,6 +176,20 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
 cudaError_t cudaMemset(void* dst, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream = nullptr);
 
+// ---- stream capture and graphs -------------------------------------------------
+// The subset the library uses, with CUDA's signatures and error codes. A
+// graph is the recorded work in issue order (the emulator runs one stream at
+// a time, so a sequence is all a graph needs); child graphs and graph
+// updates are not emulated.
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+
 // The typed conveniences of cuda_runtime.h.
 template <class T>
 cudaError_t cudaMalloc(T** ptr, size_t bytes) {
@@ -202,6 +245,24 @@ void set_worker_threads(int n);
 int worker_threads();
 
 // Live device allocations (for tests that check a path frees what it allocates).
+// Memory allocated during a capture belongs to the graph (as graph memory
+// nodes' does) and counts until the graph and its instantiations are destroyed.
 size_t live_device_allocations();
+
+// ---- stream capture, for the emulator's own stream-ordered work --------------------
+// What stream-ordered work issued on `stream` must do now: run (no capture
+// concerns it), be recorded into the graph that `stream` is capturing, or fail
+// with *error (the stream's capture was invalidated, or the work goes to the
+// legacy stream while this thread captures: cudaErrorStreamCaptureImplicit,
+// which invalidates that capture).
+enum class Ordering { kRun, kRecord, kFail };
+Ordering stream_ordering(cudaStream_t stream, cudaError_t* error);
+// Appends `work` to the graph being captured on `stream` (after
+// stream_ordering returned kRecord); a replay runs it and returns its error.
+void capture_work(cudaStream_t stream, std::function<cudaError_t()> work);
+// Invalidates the capture on `stream` (a call issued to it failed).
+void invalidate_capture(cudaStream_t stream);
+// Graphs launched so far (for tests that count replays).
+int64_t graph_launches();
 
 }  // namespace recon::simt

@@ -730,25 +730,54 @@ void trap(const std::source_location& where) {
 }
 
 // ---- the launch -------------------------------------------------------------------------------------
-void run_grid(const LaunchConfig& config, void (*run_thread)(const void*), const void* payload) {
-  if (t_thread) {
-    throw Error(std::string("SIMT: kernel '") + config.kernel_name +
-                "' launched from device code (dynamic parallelism is not emulated)");
-  }
+// The error a launch with this configuration returns: an invalid grid or
+// block shape, or more dynamic shared memory than the kernel may ask for.
+static cudaError_t config_error(const LaunchConfig& config) {
   const dim3 g = config.grid, b = config.block;
   const uint64_t threads = (uint64_t)b.x * b.y * b.z;
   const bool shape_ok = g.x >= 1 && g.y >= 1 && g.z >= 1 && g.x <= 0x7fffffffu && g.y <= 65535 && g.z <= 65535 &&
                         b.x >= 1 && b.y >= 1 && b.z >= 1 && b.x <= 1024 && b.y <= 1024 && b.z <= 64 &&
                         threads <= kMaxThreadsPerBlock;
-  if (!shape_ok) {
-    set_last_error(cudaErrorInvalidConfiguration);
-    return;
+  if (!shape_ok) return cudaErrorInvalidConfiguration;
+  if (config.dynamic_shared_bytes > dynamic_shared_limit(config.kernel)) return cudaErrorInvalidValue;
+  return cudaSuccess;
+}
+
+static void check_not_on_device(const LaunchConfig& config) {
+  if (t_thread) {
+    throw Error(std::string("SIMT: kernel '") + config.kernel_name +
+                "' launched from device code (dynamic parallelism is not emulated)");
   }
-  if (config.dynamic_shared_bytes > dynamic_shared_limit(config.kernel)) {
-    set_last_error(cudaErrorInvalidValue);
+}
+
+void launch(const LaunchConfig& config, void (*run_thread)(const void*), std::shared_ptr<const void> payload) {
+  check_not_on_device(config);
+  cudaError_t error = cudaSuccess;
+  switch (stream_ordering(config.stream, &error)) {
+    case Ordering::kRun: run_grid(config, run_thread, payload.get()); return;
+    case Ordering::kRecord:
+      if (cudaError_t e = config_error(config); e != cudaSuccess) {
+        set_last_error(e);
+        invalidate_capture(config.stream);
+        return;
+      }
+      capture_work(config.stream, [config, run_thread, payload = std::move(payload)] {
+        run_grid(config, run_thread, payload.get());
+        return cudaSuccess;
+      });
+      return;
+    case Ordering::kFail: set_last_error(error); return;
+  }
+}
+
+void run_grid(const LaunchConfig& config, void (*run_thread)(const void*), const void* payload) {
+  check_not_on_device(config);
+  if (cudaError_t e = config_error(config); e != cudaSuccess) {
+    set_last_error(e);
     return;
   }
   log_launched_kernel(config.kernel_name);
+  const dim3 g = config.grid;
 
   Grid grid;
   grid.config = &config;
