@@ -28,6 +28,7 @@
 //
 // Usage: bench_train [--quick] [--device cpu|cuda] [--threads N] [--batches 32,128,256]
 //                    [--runs N] [--warmup N] [--json PATH] [--export DIR] [--no-torch]
+//                    [--stages rotnet_step,score,...] (default: every stage; for profiling one)
 #include <omp.h>
 
 #include <algorithm>
@@ -45,6 +46,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "models/multiview.hpp"
 #include "models/refiner.hpp"
 #include "models/rotnet.hpp"
@@ -82,6 +84,7 @@ struct Options {
   std::string device = "cpu", json, export_dir;
   int threads = 0, runs = 5, warmup = 1;
   std::vector<int> batches{32, 128, 256};
+  std::vector<std::string> stages;  // empty: all of kStages
 };
 
 // The same configuration on both sides (models/*.hpp defaults, the app's beta and lr).
@@ -254,16 +257,10 @@ double compare(const std::string& what, const NamedValues& ours, const NamedValu
                    it == ours.end() ? "missing" : "of another size");
       std::exit(1);
     }
-    double scale = 0, diff = 0;
-    for (size_t i = 0; i < want.size(); ++i) {
-      scale = std::max(scale, (double)std::fabs(want[i]));
-      const double d = std::fabs((double)it->second[i] - want[i]);
-      diff = std::isnan(d) ? INFINITY : std::max(diff, d);
-    }
-    const double e = diff / (scale + kAbsTolerance / kTolerance);  // <= kTolerance when it passes
+    const double e = bench::max_rel_error(it->second, want, kAbsTolerance / kTolerance);  // <= kTolerance: pass
     if (!(e <= kTolerance)) {
-      std::fprintf(stderr, "bench_train: %s: %s disagrees with LibTorch (max error %.3g of max |value| %.3g)\n",
-                   what.c_str(), name.c_str(), diff, scale);
+      std::fprintf(stderr, "bench_train: %s: %s disagrees with LibTorch (max error %.3g of max |value|)\n",
+                   what.c_str(), name.c_str(), e);
       std::exit(1);
     }
     worst = std::max(worst, e);
@@ -271,31 +268,14 @@ double compare(const std::string& what, const NamedValues& ours, const NamedValu
   return worst;
 }
 
-double median_ms(const std::function<void()>& f, const std::function<void()>& sync, int warmup, int runs) {
-  for (int i = 0; i < warmup; ++i) f();
-  sync();
-  std::vector<double> t((size_t)runs);
-  for (int i = 0; i < runs; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    sync();
-    t[(size_t)i] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  }
-  std::nth_element(t.begin(), t.begin() + runs / 2, t.end());
-  return t[(size_t)runs / 2];
-}
-
-std::string load_average() {
-  std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
-  f >> a >> b >> c;
-  return f ? a + " " + b + " " + c : std::string("unknown");
-}
+using bench::load_average;
+using bench::median_ms;
 
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "bench_train: %s\nusage: bench_train [--quick] [--device cpu|cuda] [--threads N] "
-               "[--batches 32,128,256] [--runs N] [--warmup N] [--json PATH] [--export DIR] [--no-torch]\n",
+               "[--batches 32,128,256] [--runs N] [--warmup N] [--json PATH] [--export DIR] [--no-torch] "
+               "[--stages NAME,...]\n",
                msg);
   std::exit(2);
 }
@@ -322,6 +302,13 @@ Options parse(int argc, char** argv) {
       std::stringstream ss(value());
       for (std::string t; std::getline(ss, t, ',');) o.batches.push_back(std::atoi(t.c_str()));
       batches_set = true;
+    } else if (a == "--stages") {
+      std::stringstream ss(value());
+      for (std::string t; std::getline(ss, t, ',');) {
+        if (std::find(std::begin(kStages), std::end(kStages), t) == std::end(kStages))
+          usage(("--stages: unknown stage " + t).c_str());
+        o.stages.push_back(t);
+      }
     } else usage(("unknown argument " + a).c_str());
   }
   if (o.quick) {
@@ -494,6 +481,7 @@ int run(const Options& o) {
                           std::vector<int64_t>(lat.begin(), lat.end()));
 #endif
     for (int s = 0; s < 7; ++s) {
+      if (!o.stages.empty() && std::find(o.stages.begin(), o.stages.end(), kStages[s]) == o.stages.end()) continue;
       Row r{kStages[s], n, 0, -1};
       if (s < 3) ours.modes(s);
       r.ours_ms = median_ms(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One prepared GPU session (issue 9): builds ReconAD for sm_90 with cuDNN,
-# runs the real-GPU tests and every benchmark (bench_ops, bench_kernels,
-# bench_train on cuda with its PyTorch twin), profiles the SSIM and conv
+# runs the real-GPU tests and every benchmark (bench_ops, bench_kernels with
+# its composite rows against kernels_torch.py, bench_train on cuda with its
+# PyTorch twin), profiles the SSIM and conv
 # kernels with ncu when it works, and writes every table, JSON and log to one
 # folder: $OUT if set, else bench/out. Sized for 10 minutes on an H200; each
 # step has its own time limit, a failed or timed-out step is recorded in
@@ -80,14 +81,28 @@ fi
 
 # ---- benchmarks ----------------------------------------------------------------------
 have "$BIN/bench_ops" bench_ops && step bench_ops 60 "$BIN/bench_ops" --json "$OUT/bench_ops.json"
-have "$BIN/bench_kernels" bench_kernels && step bench_kernels 90 "$BIN/bench_kernels" --json "$OUT/bench_kernels.json"
+PY=${PYTHON:-python3}
+torch_cuda() { "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; }
+if have "$BIN/bench_kernels" bench_kernels; then
+  # Conv rows against cuDNN, and the composite ops (SSIM, entropies, information reduction) on
+  # cuda; their torch side is kernels_torch.py on the exported inputs (validated before timing).
+  step bench_kernels 120 "$BIN/bench_kernels" --json "$OUT/bench_kernels.json" --export "$BUILD/kernels_export"
+  if ! torch_cuda; then
+    note "SKIP bench_kernels_torch: $PY has no torch with CUDA (ReconAD numbers only)"
+  elif [[ -f $BUILD/kernels_export/kernels.safetensors ]]; then
+    step bench_kernels_torch 90 "$PY" "$ROOT/bench/reference/kernels_torch.py" "$BUILD/kernels_export" \
+      --device cuda --json "$OUT/bench_kernels_torch.json" --ours "$OUT/bench_kernels.json"
+  else
+    note "SKIP bench_kernels_torch: no export from bench_kernels"
+    FAILED=1
+  fi
+fi
 if have "$BIN/bench_train" bench_train; then
   # ReconAD on cuda; the torch side is the Python twin (the machine's torch package),
   # which validates against the exported values before it times anything.
   step bench_train 120 "$BIN/bench_train" --device cuda --no-torch --export "$OUT/train_export" \
     --json "$OUT/bench_train_cuda.json"
-  PY=${PYTHON:-python3}
-  if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
+  if torch_cuda; then
     if [[ -f $OUT/train_export/expected.safetensors ]]; then
       step bench_train_torch 120 "$PY" "$ROOT/bench/reference/twostage_torch.py" "$OUT/train_export" --device cuda \
         --json "$OUT/bench_train_torch_cuda.json" --ours "$OUT/bench_train_cuda.json"
@@ -107,11 +122,15 @@ if command -v ncu >/dev/null && [[ -x $BIN/bench_kernels ]]; then
     step ncu_ssim_conv 150 ncu --clock-control none --kernel-name regex:'ssim|conv' --launch-count 12 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --csv --page details \
       "$BIN/bench_kernels" --runs 1
+    # The conv rows come first: the SSIM kernels (forward, backward) get their own run without them.
+    step ncu_ssim 90 ncu --clock-control none --kernel-name regex:'ssim' --launch-count 4 \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --csv --page details \
+      "$BIN/bench_kernels" --runs 1 --no-conv
     # The summary: one line per kernel launch with its duration and SOL numbers.
-    grep -E '"(ID|[0-9]+)",' "$OUT/ncu_ssim_conv.log" |
+    cat "$OUT/ncu_ssim_conv.log" "$OUT/ncu_ssim.log" 2>/dev/null | grep -E '"(ID|[0-9]+)",' |
       grep -E 'Kernel Name|Duration|Memory Throughput|Compute \(SM\) Throughput|Achieved Occupancy' \
         >"$OUT/ncu_summary.csv" || true
-    note "ncu summary: $OUT/ncu_summary.csv (full report in ncu_ssim_conv.log)"
+    note "ncu summary: $OUT/ncu_summary.csv (full reports in ncu_ssim_conv.log, ncu_ssim.log)"
   else
     note "SKIP ncu: it does not run here (permissions or driver; see ncu_probe.log)"
   fi
@@ -121,7 +140,8 @@ fi
 
 # ---- one file with every table ----------------------------------------------------------
 {
-  for f in gpu.txt bench_ops.log bench_kernels.log bench_train.log bench_train_torch.log summary.txt; do
+  for f in gpu.txt bench_ops.log bench_kernels.log bench_kernels_torch.log bench_train.log bench_train_torch.log \
+    summary.txt; do
     [[ -f $OUT/$f ]] && { echo "##### $f"; grep -v '^{' "$OUT/$f"; echo; }
   done
 } >"$OUT/tables.txt"

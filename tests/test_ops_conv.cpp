@@ -2,8 +2,10 @@
 // accumulated in double on awkward shapes, backward against naive loops on
 // shapes large enough to split the batch into im2col chunks, finite-difference
 // gradients of every input, frozen layers running no weight-gradient kernel,
-// and argument errors.
+// the parallel layout loops (the same bits on 1 and 2 threads), and argument
+// errors.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <array>
 #include <string>
@@ -379,4 +381,46 @@ TEST_CASE("an empty batch gives an empty output and a zero weight gradient") {
   sum(yt).backward();
   REQUIRE(wt.grad().defined());
   CHECK(wt.grad().to_vector() == std::vector<float>(3 * 4 * 3 * 3, 0.f));
+}
+
+TEST_CASE("stride-2 conv2d and conv_transpose2d above the parallel threshold match direct loops on 1 and 2 threads") {
+  // The encoder's downsampling shape at a batch whose column matrix (16 * 9) x (8 * 8 * 8)
+  // is over the 32768 floats from which im2col, col2im and the layout loops run in parallel.
+  const ConvCase c{8, 16, 15, 16, 12, 3, 3, {2, 2}, {1, 1}};
+  Tensor x0 = rand_tensor({c.n, c.ci, c.h, c.w}, 21);
+  Tensor w0 = rand_tensor({c.co, c.ci, c.kh, c.kw}, 22);
+  Tensor b0 = rand_tensor({c.co}, 23);
+  int ho = 0, wo = 0;
+  const std::vector<double> want = conv2d_ref(x0, w0, b0, c, ho, wo);
+  REQUIRE((int64_t)c.ci * c.kh * c.kw * c.n * ho * wo > (1 << 15));
+  Tensor dy = rand_tensor({c.n, c.co, ho, wo}, 24);
+  std::vector<double> dx_want, dw_want, db_want((size_t)c.co, 0.0);
+  conv2d_backward_ref(x0, w0, dy, c, ho, wo, dx_want, dw_want);
+  const std::vector<float> dyv = dy.to_vector();
+  for (size_t i = 0; i < dyv.size(); ++i) db_want[i / ((size_t)ho * wo) % (size_t)c.co] += dyv[i];
+  // conv_transpose2d of dy with the same weight is the data gradient plus a bias: the same kernels the other way.
+  const ConvCase ct{c.n, c.co, ho, wo, c.ci, c.kh, c.kw, c.stride, c.padding, c.dilation, {0, 1}};
+  int tho = 0, two = 0;
+  Tensor bt = rand_tensor({c.ci}, 25);
+  const std::vector<double> want_t = conv_transpose2d_ref(dy, w0, bt, ct, tho, two);
+  std::vector<float> db[2];
+  const int threads_before = omp_get_max_threads();
+  for (int t = 0; t < 2; ++t) {
+    INFO((t + 1) << " threads");
+    omp_set_num_threads(t + 1);
+    Tensor x = x0.clone().set_requires_grad(true), w = w0.clone().set_requires_grad(true),
+           b = b0.clone().set_requires_grad(true);
+    Tensor y = conv2d(x, w, b, conv_opts(c));
+    y.backward(dy);
+    check_close(y, want, 1e-4, 1e-4, "forward");
+    check_close(x.grad(), dx_want, 1e-4, 1e-4, "data gradient");
+    check_close(w.grad(), dw_want, 1e-3, 1e-4, "weight gradient");
+    check_close(b.grad(), db_want, 1e-4, 1e-4, "bias gradient");
+    check_close(conv_transpose2d(dy, w0, bt, convt_opts(ct)), want_t, 1e-4, 1e-4, "conv_transpose2d forward");
+    db[t] = b.grad().to_vector();
+  }
+  omp_set_num_threads(threads_before);
+  // The bias gradient is our own sum (fixed order per channel): the same bits on any thread count.
+  // (The GEMM outputs need not be: OpenBLAS may split its sums otherwise on another thread count.)
+  CHECK(db[0] == db[1]);
 }

@@ -1,7 +1,8 @@
 // Elementwise and reduction ops against naive loops in double: binary ops
 // with NCHW broadcasting, every unary op, sum/mean over everything and over
-// axes, sum_to; finite-difference gradients of each; and the errors for bad
-// shapes and axes (they must name the op and the shapes).
+// axes, sum_to; finite-difference gradients of each; the CPU kernels' per-op
+// loops on large inputs and special values; and the errors for bad shapes
+// and axes (they must name the op and the shapes).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "gradcheck.hpp"
+#include "kernels/cpu/elementwise.hpp"
 #include "runtime/error.hpp"
 #include "runtime/ops.hpp"
 
@@ -375,4 +377,36 @@ TEST_CASE("bad input: shapes that cannot broadcast, > 4-D broadcasts, bad axes")
   Tensor b = rand_tensor({2, 3}, 1);
   CHECK_THROWS_WITH_AS(add_(b, rand_tensor({3}, 2)), doctest::Contains("add_: shapes (2, 3) and (3) must be equal"),
                        Error);
+}
+
+TEST_CASE("CPU unary kernels, vectorised per op: large inputs, special values, and null x or y in the backward") {
+  // Over the 32768 elements from which the loops run in parallel, with an odd count (vector tails).
+  const int64_t n = 40001;
+  std::vector<float> x = rand_tensor({n}, 7, -2.f, 2.f).to_vector();
+  x[0] = 0.f, x[1] = -0.f, x[2] = INFINITY, x[3] = -INFINITY, x[4] = NAN;
+  std::vector<float> y((size_t)n), gx((size_t)n), g((size_t)n, 0.5f);
+  cpu::unary(UnaryOp::LeakyRelu, x.data(), y.data(), n, 0.2f, 0.f);
+  cpu::unary_backward(UnaryOp::LeakyRelu, x.data(), nullptr, g.data(), gx.data(), n, 0.2f, 0.f);
+  int wrong = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[(size_t)i];
+    const float want = v > 0.f ? v : 0.2f * v, want_g = v > 0.f ? 0.5f : 0.2f * 0.5f;
+    const bool same = std::isnan(want) ? std::isnan(y[(size_t)i]) : y[(size_t)i] == want;
+    if (!same || std::signbit(y[(size_t)i]) != std::signbit(want) || gx[(size_t)i] != want_g) ++wrong;
+  }
+  CHECK(wrong == 0);
+  // exp's derivative reads only y: x may be null.
+  cpu::unary(UnaryOp::Exp, x.data() + 5, y.data(), n - 5, 0.f, 0.f);
+  cpu::unary_backward(UnaryOp::Exp, nullptr, y.data(), g.data(), gx.data(), n - 5, 0.f, 0.f);
+  wrong = 0;
+  for (int64_t i = 0; i < n - 5; ++i)
+    if (gx[(size_t)i] != 0.5f * y[(size_t)i] || y[(size_t)i] != std::exp(x[(size_t)i + 5])) ++wrong;
+  CHECK(wrong == 0);
+  // Binary ops per op: a - b against the definition.
+  std::vector<float> b = rand_tensor({n}, 8).to_vector(), out((size_t)n);
+  cpu::binary_same(BinaryOp::Sub, x.data() + 5, b.data(), out.data(), n - 5);
+  wrong = 0;
+  for (int64_t i = 0; i < n - 5; ++i)
+    if (out[(size_t)i] != x[(size_t)i + 5] - b[(size_t)i]) ++wrong;
+  CHECK(wrong == 0);
 }

@@ -2,8 +2,10 @@
 // value, the sample against mu + sigma eps with eps the generator's own
 // normal draw, finite-difference gradients of z, kl and both together with
 // the noise held fixed (the generator state reset before every evaluation),
-// eval mode (z = mu, no draw), and argument errors.
+// eval mode (z = mu, no draw), the parallel loops (the same bits on 1 and 2
+// threads), and argument errors.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <vector>
@@ -131,4 +133,42 @@ TEST_CASE("information_reduction: argument errors") {
   CHECK_THROWS(information_reduction(Tensor(), a, true));
   CHECK_THROWS(information_reduction(Tensor::zeros({0, 3}), Tensor::zeros({0, 3}), true));
   CHECK_THROWS(information_reduction(Tensor::scalar(1.f), Tensor::scalar(1.f), true));
+}
+
+TEST_CASE("information_reduction above the parallel threshold: the same bits on 1 and 2 threads") {
+  // 2 x 4 x 25 x 25 = 5000 elements: over the 2048 from which the CPU kernels run in parallel,
+  // and more than one 4096-element chunk of the KL sum (whose order must not follow the threads).
+  const Shape shape{2, 4, 25, 25};
+  std::vector<std::vector<float>> runs[2];
+  const int threads_before = omp_get_max_threads();
+  for (int t = 0; t < 2; ++t) {
+    omp_set_num_threads(t + 1);
+    std::vector<Tensor> in = inputs(shape, 91);
+    Generator gen(kSeed);
+    InfoReduction ir = information_reduction(in[0], in[1], true, gen);
+    add(sum(ir.z), ir.kl).backward();
+    runs[t] = {ir.z.to_vector(), ir.kl.to_vector(), in[0].grad().to_vector(), in[1].grad().to_vector()};
+    // Against the formulas in double, with eps the generator's normal draw at the same state.
+    Generator replay(kSeed);
+    const std::vector<float> eps = Tensor::normal(shape, replay).to_vector();
+    const std::vector<float> mu = in[0].to_vector(), lv = in[1].to_vector();
+    std::vector<double> z(mu.size()), dmu(mu.size()), dlv(mu.size());
+    double kl = 0;
+    for (size_t i = 0; i < mu.size(); ++i) {
+      const double s = std::exp(0.5 * lv[i]);
+      z[i] = mu[i] + s * eps[i];
+      kl += 0.5 * (mu[i] * (double)mu[i] + std::exp((double)lv[i]) - 1 - lv[i]);
+      dmu[i] = 1 + mu[i] / 2.0;                                     // dz + d(kl / N)/dmu, N = 2
+      dlv[i] = 0.5 * s * eps[i] + 0.25 * (std::exp((double)lv[i]) - 1);
+    }
+    test::check_close(ir.z, z, 1e-5, 1e-5, "z");
+    test::check_close(ir.kl, std::vector<double>{kl / 2}, 1e-5, 1e-5, "kl");
+    test::check_close(in[0].grad(), dmu, 1e-5, 1e-5, "dmu");
+    test::check_close(in[1].grad(), dlv, 1e-5, 1e-5, "dlogvar");
+  }
+  omp_set_num_threads(threads_before);
+  for (size_t i = 0; i < runs[0].size(); ++i) {
+    INFO("output " << i);
+    CHECK(runs[0][i] == runs[1][i]);
+  }
 }

@@ -59,6 +59,19 @@ torch::Tensor image_entropy(const torch::Tensor& x) {
   return -torch::where(p > 0, p * torch::log2(p), torch::zeros_like(p)).sum(1);
 }
 
+// Entropy in bits of the k x k window around each pixel (reflect padding) of
+// the gray image (channel mean), `bins` levels: one-hot planes of the bins,
+// box-filtered by avg_pool2d into the window's shares p, then -sum p log2 p.
+torch::Tensor local_entropy(const torch::Tensor& x, int k, int bins) {
+  const torch::Tensor gray = x.mean(1, /*keepdim=*/true);
+  const torch::Tensor b = torch::clamp(torch::floor(gray * bins), 0, bins - 1).to(torch::kLong);
+  torch::Tensor onehot = torch::zeros({x.size(0), bins, x.size(2), x.size(3)}, x.options()).scatter_(1, b, 1.0);
+  const int r = k / 2;
+  onehot = torch::reflection_pad2d(onehot, {r, r, r, r});
+  const torch::Tensor p = torch::avg_pool2d(onehot, {k, k}, {1, 1});
+  return -torch::where(p > 0, p * torch::log2(p), torch::zeros_like(p)).sum(1, /*keepdim=*/true);
+}
+
 // z = mu + exp(logvar / 2) eps (training) or mu; kl in nats per image.
 std::pair<torch::Tensor, torch::Tensor> information_reduction(const torch::Tensor& mu, const torch::Tensor& logvar,
                                                               bool training) {
@@ -79,6 +92,74 @@ std::pair<torch::Tensor, torch::Tensor> rotation_batch(const torch::Tensor& x) {
 
 }  // namespace
 
+struct TorchOps::Impl {
+  torch::Device device{torch::kCPU};
+  torch::Tensor a, b, mu, logvar;
+};
+
+TorchOps::TorchOps(bool cuda) : impl_(new Impl) {
+  if (cuda) {
+    if (!torch::cuda::is_available()) throw std::runtime_error("torch ops: this LibTorch has no CUDA device");
+    impl_->device = torch::Device(torch::kCUDA, 0);
+  }
+}
+
+TorchOps::~TorchOps() = default;
+
+void TorchOps::set_inputs(const std::vector<float>& a, const std::vector<float>& b, const std::vector<int64_t>& shape,
+                          const std::vector<float>& mu, const std::vector<float>& logvar,
+                          const std::vector<int64_t>& latent_shape) {
+  auto make = [&](const std::vector<float>& v, const std::vector<int64_t>& sh) {
+    std::vector<float> c = v;
+    return torch::from_blob(c.data(), sh, torch::kFloat).clone().to(impl_->device).requires_grad_(true);
+  };
+  impl_->a = make(a, shape);
+  impl_->b = make(b, shape);
+  impl_->mu = make(mu, latent_shape);
+  impl_->logvar = make(logvar, latent_shape);
+}
+
+NamedValues TorchOps::values(int local_k, int local_bins) {
+  Impl& m = *impl_;
+  torch::Tensor l = ssim_loss(m.a, m.b);
+  std::vector<torch::Tensor> g = torch::autograd::grad({l}, {m.a, m.b});
+  auto [z, kl] = information_reduction(m.mu, m.logvar, false);
+  std::vector<torch::Tensor> gk = torch::autograd::grad({kl}, {m.mu, m.logvar});
+  torch::NoGradGuard ng;
+  return {{"ssim_loss", to_floats(l)},
+          {"ssim_loss.grad_a", to_floats(g[0])},
+          {"ssim_loss.grad_b", to_floats(g[1])},
+          {"entropy", to_floats(image_entropy(m.a))},
+          {"local_entropy", to_floats(local_entropy(m.a, local_k, local_bins))},
+          {"kl", to_floats(kl)},
+          {"kl.grad_mu", to_floats(gk[0])},
+          {"kl.grad_logvar", to_floats(gk[1])}};
+}
+
+void TorchOps::step(int which, int local_k, int local_bins) {
+  Impl& m = *impl_;
+  if (which == 0) {
+    m.a.mutable_grad() = torch::Tensor();
+    m.b.mutable_grad() = torch::Tensor();
+    ssim_loss(m.a, m.b).backward();
+  } else if (which == 1) {
+    torch::NoGradGuard ng;
+    image_entropy(m.a);
+  } else if (which == 2) {
+    m.mu.mutable_grad() = torch::Tensor();
+    m.logvar.mutable_grad() = torch::Tensor();
+    auto [z, kl] = information_reduction(m.mu, m.logvar, true);
+    (z.sum() + kl).backward();
+  } else {
+    torch::NoGradGuard ng;
+    local_entropy(m.a, local_k, local_bins);
+  }
+}
+
+void TorchOps::synchronize() {
+  if (impl_->device.is_cuda()) torch::cuda::synchronize();
+}
+
 struct TorchTwin::Impl {
   TwinConfig cfg;
   std::string path;
@@ -87,7 +168,7 @@ struct TorchTwin::Impl {
   std::vector<int> ch;                     // RotNet stage channels (stem first)
   std::vector<std::pair<int, int>> sz;     // RotNet stage sizes
   torch::Tensor x;
-  torch::Tensor op_a, op_b, op_mu, op_logvar;
+  std::unique_ptr<TorchOps> ops;  // the op_* rows
   std::unique_ptr<torch::optim::Adam> opt_rot, opt_dec, opt_ref;
 
   const torch::Tensor& at(const std::string& name) const {
@@ -307,31 +388,13 @@ void TorchTwin::score_step() { impl_->score_values(); }
 void TorchTwin::set_op_inputs(const std::vector<float>& a, const std::vector<float>& b,
                               const std::vector<int64_t>& shape, const std::vector<float>& mu,
                               const std::vector<float>& logvar, const std::vector<int64_t>& latent_shape) {
-  auto make = [&](const std::vector<float>& v, const std::vector<int64_t>& sh) {
-    std::vector<float> c = v;
-    return torch::from_blob(c.data(), sh, torch::kFloat).clone().to(impl_->device).requires_grad_(true);
-  };
-  impl_->op_a = make(a, shape);
-  impl_->op_b = make(b, shape);
-  impl_->op_mu = make(mu, latent_shape);
-  impl_->op_logvar = make(logvar, latent_shape);
+  if (!impl_->ops) impl_->ops = std::make_unique<TorchOps>(impl_->device.is_cuda());
+  impl_->ops->set_inputs(a, b, shape, mu, logvar, latent_shape);
 }
 
 void TorchTwin::op_step(int which) {
-  Impl& m = *impl_;
-  if (which == 0) {
-    m.op_a.mutable_grad() = torch::Tensor();
-    m.op_b.mutable_grad() = torch::Tensor();
-    ssim_loss(m.op_a, m.op_b).backward();
-  } else if (which == 1) {
-    torch::NoGradGuard ng;
-    image_entropy(m.op_a);
-  } else {
-    m.op_mu.mutable_grad() = torch::Tensor();
-    m.op_logvar.mutable_grad() = torch::Tensor();
-    auto [z, kl] = information_reduction(m.op_mu, m.op_logvar, true);
-    (z.sum() + kl).backward();
-  }
+  if (!impl_->ops) throw std::runtime_error("torch twin: op_step before set_op_inputs");
+  impl_->ops->step(which);
 }
 
 void TorchTwin::synchronize() {
@@ -340,7 +403,10 @@ void TorchTwin::synchronize() {
 
 std::string TorchTwin::version() {
   std::ostringstream os;
-  os << "LibTorch " << TORCH_VERSION << ", " << at::get_num_threads() << " intra-op threads";
+  // Which convolution path the CPU conv2d takes: oneDNN (MKLDNN) JIT kernels, or im2col + BLAS.
+  const bool onednn = at::hasMKLDNN() && at::globalContext().userEnabledMkldnn();
+  os << "LibTorch " << TORCH_VERSION << ", " << at::get_num_threads() << " intra-op threads, oneDNN "
+     << (onednn ? "on" : "off");
   return os.str();
 }
 

@@ -28,6 +28,35 @@ struct TwinConfig {
 // Named float arrays: losses, outputs, per-parameter gradients ("grad.<name>").
 using NamedValues = std::vector<std::pair<std::string, std::vector<float>>>;
 
+// The composites alone, without a model (bench_kernels' reference rows, and
+// the op_* rows of TorchTwin): SSIM loss, image entropy, local entropy and
+// the information reduction, each written once in torch_twin.cpp.
+class TorchOps {
+ public:
+  // cuda: run on torch's CUDA device 0 (throws when torch has none).
+  explicit TorchOps(bool cuda);
+  ~TorchOps();
+  TorchOps(const TorchOps&) = delete;
+  TorchOps& operator=(const TorchOps&) = delete;
+
+  // Images a, b of `shape` (N, C, H, W); mu, logvar of `latent_shape`.
+  void set_inputs(const std::vector<float>& a, const std::vector<float>& b, const std::vector<int64_t>& shape,
+                  const std::vector<float>& mu, const std::vector<float>& logvar,
+                  const std::vector<int64_t>& latent_shape);
+  // Values to validate against: "ssim_loss", "ssim_loss.grad_a", "ssim_loss.grad_b", "entropy" (of a),
+  // "local_entropy" (of a, k x k windows, `bins` levels), "kl", "kl.grad_mu", "kl.grad_logvar"
+  // (eval mode, z = mu: the backward of kl alone).
+  NamedValues values(int local_k, int local_bins);
+  // Timed: 0 SSIM loss forward + backward, 1 image entropy, 2 information
+  // reduction (sampled z) forward + backward of sum(z) + kl, 3 local entropy.
+  void step(int which, int local_k = 9, int local_bins = 32);
+  void synchronize();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 class TorchTwin {
  public:
   // cuda: run on torch's CUDA device 0 (throws when torch has none).

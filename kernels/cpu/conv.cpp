@@ -1,13 +1,14 @@
-// CPU convolution: im2col / col2im and layout shuffles as plain loops, the
+// CPU convolution: im2col / col2im and layout shuffles as OpenMP loops, the
 // products as one OpenBLAS GEMM per chunk of images; OpenBLAS threads itself.
 //
-// The loops here are deliberately not OpenMP: an OpenMP region between two
-// threaded GEMMs leaves its workers spinning while OpenBLAS's workers need
-// the same cores (and the reverse). With both runtimes at 2 threads on 2
-// cores (a shared machine), bench_ops measured the 1 -> 32 channel 28x28
-// layer 18x slower (38 ms against 2.1 ms) and the whole model 4x slower than
-// with these loops serial; the GEMMs dominate every layer but the first and
-// the last anyway.
+// The loops share one thread pool with the GEMMs: the build links OpenBLAS's
+// OpenMP variant (CMakeLists.txt), whose GEMMs open ordinary OpenMP regions.
+// (With the pthread OpenBLAS an OpenMP loop between two GEMMs left its
+// workers spinning while OpenBLAS's threads needed the cores, so these loops
+// used to be serial; serial, they were about a fifth of a single-thread
+// RotNet step, during which the second thread idled.)
+// Every loop writes disjoint outputs, so the results do not depend on the
+// thread count.
 //
 // A chunk of cnt images has the column matrix col (c_in kh kw, cnt ho wo):
 // column b ho wo + q holds the taps of output position q of image b. The
@@ -19,10 +20,14 @@
 #include <memory>
 
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/reduce.hpp"
 
 namespace recon::cpu {
 
 namespace {
+
+// Below this many floats moved a parallel region costs more than it saves.
+constexpr int64_t kParallelMin = 1 << 15;
 
 // Uninitialised scratch (every element is written before it is read).
 std::unique_ptr<float[]> scratch(int64_t n) { return std::make_unique_for_overwrite<float[]>((size_t)n); }
@@ -32,6 +37,7 @@ std::unique_ptr<float[]> scratch(int64_t n) { return std::make_unique_for_overwr
 void im2col(const ConvGeometry& g, const float* x, int64_t cnt, float* col) {
   const int64_t rows = conv_col_rows(g), hw_out = conv_col_cols(g), ld = cnt * hw_out;
   const int64_t plane = (int64_t)g.h * g.w, img = g.c_in * plane;
+#pragma omp parallel for collapse(2) schedule(static) if (rows * ld > kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t b = 0; b < cnt; ++b) {
       const int kj = (int)(r % g.kw), ki = (int)(r / g.kw % g.kh);
@@ -49,6 +55,8 @@ void im2col(const ConvGeometry& g, const float* x, int64_t cnt, float* col) {
         std::fill(d, d + ox_lo, 0.f);
         if (g.stride_w == 1) {
           std::copy(s + ox_lo + x_off, s + ox_hi + x_off, d + ox_lo);
+        } else if (g.stride_w == 2) {  // the encoders' downsampling: a constant stride vectorises (shuffles)
+          for (int ox = ox_lo; ox < ox_hi; ++ox) d[ox] = s[2 * ox + x_off];
         } else {
           for (int ox = ox_lo; ox < ox_hi; ++ox) d[ox] = s[ox * g.stride_w + x_off];
         }
@@ -65,6 +73,7 @@ void im2col(const ConvGeometry& g, const float* x, int64_t cnt, float* col) {
 void col2im(const ConvGeometry& g, const float* col, int64_t cnt, float* dx) {
   const int64_t hw_out = conv_col_cols(g), ld = cnt * hw_out;
   const int64_t plane = (int64_t)g.h * g.w, img = g.c_in * plane;
+#pragma omp parallel for collapse(2) schedule(static) if (conv_col_rows(g) * ld > kParallelMin)
   for (int64_t b = 0; b < cnt; ++b) {
     for (int64_t c = 0; c < g.c_in; ++c) {
       float* dst = dx + b * img + c * plane;
@@ -94,6 +103,7 @@ void col2im(const ConvGeometry& g, const float* col, int64_t cnt, float* dx) {
 
 // dst (c, cnt hw) from src (cnt, c, hw).
 void batch_to_rows(const float* src, float* dst, int64_t cnt, int64_t c, int64_t hw) {
+#pragma omp parallel for collapse(2) schedule(static) if (cnt * c * hw > kParallelMin)
   for (int64_t b = 0; b < cnt; ++b)
     for (int64_t ch = 0; ch < c; ++ch)
       std::memcpy(dst + (ch * cnt + b) * hw, src + (b * c + ch) * hw, (size_t)hw * sizeof(float));
@@ -101,6 +111,7 @@ void batch_to_rows(const float* src, float* dst, int64_t cnt, int64_t c, int64_t
 
 // dst (cnt, c, hw) from src (c, cnt hw), plus bias (c) when given.
 void rows_to_batch(const float* src, const float* bias, float* dst, int64_t cnt, int64_t c, int64_t hw) {
+#pragma omp parallel for collapse(2) schedule(static) if (cnt * c * hw > kParallelMin)
   for (int64_t b = 0; b < cnt; ++b) {
     for (int64_t ch = 0; ch < c; ++ch) {
       const float* s = src + (ch * cnt + b) * hw;
@@ -181,18 +192,20 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
 }
 
 void conv2d_backward_bias(const float* dy, float* dbias, int64_t n, int64_t c, int64_t hw) {
-  // Each channel summed in double over the batch and the plane.
+  // Each channel summed in double over the batch and the plane, in the same order on any thread count.
+#pragma omp parallel for schedule(static) if (n * c * hw > kParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
-    double s = 0;
+    Sum4 s;
     for (int64_t b = 0; b < n; ++b) {
       const float* p = dy + (b * c + ch) * hw;
-      for (int64_t i = 0; i < hw; ++i) s += p[i];
+      s.add(hw, [p](int64_t i) { return (double)p[i]; });
     }
-    dbias[ch] = (float)s;
+    dbias[ch] = (float)s.total();
   }
 }
 
 void add_channel_bias(float* y, const float* bias, int64_t n, int64_t c, int64_t hw) {
+#pragma omp parallel for collapse(2) schedule(static) if (n * c * hw > kParallelMin)
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t ch = 0; ch < c; ++ch) {
       float* p = y + (b * c + ch) * hw;

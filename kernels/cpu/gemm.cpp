@@ -1,6 +1,6 @@
 // CPU GEMM through OpenBLAS, and the linear layer's kernels built on it. The
-// small loops around the GEMMs are serial on purpose: see kernels/cpu/conv.cpp
-// on OpenMP regions beside OpenBLAS's threads.
+// small loops around the GEMMs (a bias row per sample, one sum per output)
+// are serial: too short to pay for a parallel region.
 #include "kernels/cpu/gemm.hpp"
 
 #include <cblas.h>

@@ -1,9 +1,11 @@
 // CPU batch-norm kernels: OpenMP over channels for the reductions (each
-// channel summed in a fixed order in double, so results do not depend on the
-// thread count) and over (n, c) rows for the elementwise passes.
+// channel summed in a fixed order in double, four interleaved partial sums:
+// kernels/cpu/reduce.hpp Sum4; results do not depend on the thread count)
+// and over (n, c) rows for the elementwise passes.
 #include "kernels/cpu/norm.hpp"
 
 #include "kernels/common/norm.hpp"
+#include "kernels/cpu/reduce.hpp"
 
 namespace recon::cpu {
 
@@ -14,19 +16,19 @@ void batch_norm_stats(const BatchNormParams& p, const float* x, float* mean, flo
   const int64_t m = p.n * p.hw;
 #pragma omp parallel for schedule(static) if (m * p.c > kParallelMin)
   for (int64_t c = 0; c < p.c; ++c) {
-    double s = 0.0;
+    Sum4 s;
     for (int64_t n = 0; n < p.n; ++n) {
       const float* row = x + (n * p.c + c) * p.hw;
-      for (int64_t i = 0; i < p.hw; ++i) s += row[i];
+      s.add(p.hw, [row](int64_t i) { return (double)row[i]; });
     }
-    const double mu = s / (double)m;
-    double sq = 0.0;  // two-pass: no cancellation for data far from 0
+    const double mu = s.total() / (double)m;
+    Sum4 sq;  // two-pass: no cancellation for data far from 0
     for (int64_t n = 0; n < p.n; ++n) {
       const float* row = x + (n * p.c + c) * p.hw;
-      for (int64_t i = 0; i < p.hw; ++i) sq += (row[i] - mu) * (row[i] - mu);
+      sq.add(p.hw, [row, mu](int64_t i) { return (row[i] - mu) * (row[i] - mu); });
     }
     mean[c] = (float)mu;
-    var[c] = (float)(sq / (double)m);
+    var[c] = (float)(sq.total() / (double)m);
   }
 }
 
@@ -57,18 +59,16 @@ void batch_norm_backward_reduce(const BatchNormParams& p, const float* g, const 
                                 const float* invstd, float* sum_g, float* sum_gxhat) {
 #pragma omp parallel for schedule(static) if (p.n * p.hw * p.c > kParallelMin)
   for (int64_t c = 0; c < p.c; ++c) {
-    double sg = 0.0, sgx = 0.0;
+    Sum4 sg, sgx;
     const double mu = mean[c];
     for (int64_t n = 0; n < p.n; ++n) {
       const float* gr = g + (n * p.c + c) * p.hw;
       const float* xr = x + (n * p.c + c) * p.hw;
-      for (int64_t i = 0; i < p.hw; ++i) {
-        sg += gr[i];
-        sgx += (double)gr[i] * ((double)xr[i] - mu);
-      }
+      sg.add(p.hw, [gr](int64_t i) { return (double)gr[i]; });
+      sgx.add(p.hw, [gr, xr, mu](int64_t i) { return (double)gr[i] * ((double)xr[i] - mu); });
     }
-    sum_g[c] = (float)sg;
-    sum_gxhat[c] = (float)(sgx * (double)invstd[c]);
+    sum_g[c] = (float)sg.total();
+    sum_gxhat[c] = (float)(sgx.total() * (double)invstd[c]);
   }
 }
 

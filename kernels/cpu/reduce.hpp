@@ -7,6 +7,29 @@
 
 namespace recon::cpu {
 
+// A sum in double over four interleaved partial sums: element i goes to
+// lane i % 4, and the lanes are combined as (0 + 1) + (2 + 3). Four
+// independent add chains run about four times as fast as one (an add's
+// latency bounds a single chain); the order is still fixed, so the result
+// does not depend on the thread count. Feed rows with add(): the lane of an
+// element is its index within the row.
+struct Sum4 {
+  double lane[4] = {0.0, 0.0, 0.0, 0.0};
+  // Adds f(i) for i in [0, n) (f returns double).
+  template <class F>
+  void add(int64_t n, F f) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      lane[0] += f(i);
+      lane[1] += f(i + 1);
+      lane[2] += f(i + 2);
+      lane[3] += f(i + 3);
+    }
+    for (; i < n; ++i) lane[i & 3] += f(i);
+  }
+  double total() const { return (lane[0] + lane[1]) + (lane[2] + lane[3]); }
+};
+
 // out[o * inner + i] = sum_r x[(o * r_len + r) * inner + i]
 void sum_axis(const float* x, float* out, int64_t outer, int64_t r_len, int64_t inner);
 // The sum of n elements, in fixed chunks.
