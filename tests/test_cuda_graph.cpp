@@ -299,7 +299,9 @@ TEST_CASE("capture-unsafe calls inside a step fail with a clear error and leave 
       if (capturing) {
         const std::string w = c.what;
         if (w == "item") (void)loss.item();
+#if defined(RECON_WITH_CUDA)  // cuda::synchronize exists only in CUDA builds
         if (w == "synchronize") cuda::synchronize();
+#endif
         if (w == "host random") (void)Tensor::normal({3}, net.noise, 0.f, 1.f, Device::cuda());
 #if defined(RECON_WITH_CUDA)
         if (w == "stream sync")
@@ -322,6 +324,7 @@ TEST_CASE("capture-unsafe calls inside a step fail with a clear error and leave 
   }
 }
 
+#if defined(RECON_WITH_CUDA)  // set_sync_each_launch exists only in CUDA builds
 TEST_CASE("a capture refuses synchronising settings and tensors that would outlive the graph" * test::needs_cuda()) {
   Classifier net;
   nn::SGD opt(net.all.named_parameters(), nn::SGDOptions{});
@@ -357,6 +360,7 @@ TEST_CASE("a capture refuses synchronising settings and tensors that would outli
   CHECK(step.replays() == 2);
   CHECK(std::isfinite(step.outputs(2)[0]));
 }
+#endif  // RECON_WITH_CUDA
 
 TEST_CASE("a captured step refuses inputs of another shape; reset() captures again" * test::needs_cuda()) {
   Classifier net;
