@@ -88,6 +88,11 @@ def piped_table(folder):
                                   px["x_tilde"]["pixel_auroc"], px["x_hat"]["aupro"], px["x_tilde"]["aupro"],
                                   a["x_tilde"]["mse_raw"], r["difficulty_auroc"],
                                   r["training"]["rotnet"][-1]["heldout_rotation_accuracy"], secs / 60.0]))
+    print_class_table(cols, rows)
+
+
+def print_class_table(cols, rows):
+    """One row per class (the last column: minutes, summed), then the means."""
     print("| class | " + " | ".join(cols) + " |")
     print("|---|" + "---:|" * len(cols))
     for name, v in rows:
@@ -98,13 +103,41 @@ def piped_table(folder):
           f" | {total:.1f} (sum) |")
 
 
+def piped_multiview_table(pattern, measure):
+    """Method 1 on PIPED: train_multiview's image ablation per class folder
+    (metrics.json) and the pixel metrics recon_eval wrote for its checkpoint
+    (eval/metrics.json, the checkpoint's residual normalisation)."""
+    cols = ["AE + MSE", "AE + multi-view", "+ entropy ratio", "+ entropy residual", "pixel AUROC", "AUPRO",
+            "minutes"]
+    rows = []
+    for d in sorted(glob.glob(pattern)):
+        p, e = os.path.join(d, "metrics.json"), os.path.join(d, "eval", "metrics.json")
+        if not (os.path.exists(p) and os.path.exists(e)):
+            continue
+        m, ev = load(p), load(e)
+        if m.get("app") != "train_multiview" or ev.get("app") != "recon_eval":
+            sys.exit(f"{d}: expected train_multiview's metrics.json and recon_eval's eval/metrics.json")
+        a = m["ablation"][measure]
+        rows.append((m["category"], [a["none"]["mse"], a["none"]["fused"], a["ratio"]["fused"],
+                                     a["residual"]["fused"], ev["pixel"]["auroc"], ev["pixel"]["aupro"],
+                                     (m["train_seconds"] + m["eval_seconds"]) / 60.0]))
+    if not rows:
+        sys.exit(f"{pattern}: no folder with metrics.json and eval/metrics.json")
+    print_class_table(cols, rows)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--multiview", default="", help="glob of train_multiview run folders")
     ap.add_argument("--twostage", default="", help="glob of train_twostage run folders")
     ap.add_argument("--difficulty", default="entropy", help="difficulty measure of the normalised columns")
     ap.add_argument("--piped", default="", help="a train_twostage --dataset piped --all-classes run folder")
+    ap.add_argument("--piped-multiview", default="",
+                    help="glob of train_multiview --dataset piped run folders, each with recon_eval's eval/")
     args = ap.parse_args()
+    if args.piped_multiview:
+        piped_multiview_table(args.piped_multiview, args.difficulty)
+        return
     if args.piped:
         if args.multiview or args.twostage:
             sys.exit("--piped makes its own table; run it without --multiview/--twostage")
