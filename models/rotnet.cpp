@@ -54,29 +54,47 @@ Tensor RotNet::features(const Tensor& x) {
 
 Tensor RotNet::head(const Tensor& f) { return (*fc_)(global_avg_pool(f)); }
 
-data::RotationBatch rotation_batch(const Tensor& x) {
+Tensor rotation_images(const Tensor& x) {
   RECON_CHECK(x.defined() && x.dim() == 4 && x.size(2) == x.size(3),
-              "rotation_batch: expected square (N, C, S, S) images, got "
+              "rotation_images: expected square (N, C, S, S) images, got "
                   << (x.defined() ? shape_str(x.shape()) : std::string("an undefined tensor")));
   const int64_t n = x.size(0), per = x.size(1) * x.size(2) * x.size(3);
   // (N, 1, C S S) per rotation, concatenated along dim 1 -> (N, 4, C S S) -> (4N, C, S, S).
   std::vector<Tensor> turns;
   for (int k = 0; k < 4; ++k) turns.push_back(reshape(rot90(x, k), {n, 1, per}));
-  data::RotationBatch b;
-  b.images = reshape(concat(turns, 1), {4 * n, x.size(1), x.size(2), x.size(3)});
+  return reshape(concat(turns, 1), {4 * n, x.size(1), x.size(2), x.size(3)});
+}
+
+Tensor rotation_labels(int64_t n, Device device) {
+  RECON_CHECK(n >= 0, "rotation_labels: n must be >= 0, got " << n);
   std::vector<float> labels((size_t)(4 * n));
   for (int64_t i = 0; i < 4 * n; ++i) labels[(size_t)i] = (float)(i % 4);
-  b.labels = Tensor::from_vector(labels, {4 * n}).to(x.device());
+  return Tensor::from_vector(labels, {4 * n}).to(device);
+}
+
+data::RotationBatch rotation_batch(const Tensor& x) {
+  data::RotationBatch b;
+  b.images = rotation_images(x);
+  b.labels = rotation_labels(x.size(0), x.device());
   return b;
 }
 
-RotationLoss rotation_loss(RotNet& net, const Tensor& x) {
-  data::RotationBatch b = rotation_batch(x);
+RotationLoss rotation_loss(RotNet& net, const Tensor& x, const Tensor& labels) {
+  RECON_CHECK(x.defined() && labels.defined() && labels.dim() == 1 && x.dim() >= 1 && labels.size(0) == 4 * x.size(0),
+              "rotation_loss: expected labels (4N) = rotation_labels(N) for images (N, C, S, S), got "
+                  << (labels.defined() ? shape_str(labels.shape()) : std::string("undefined labels")) << " for "
+                  << (x.defined() ? shape_str(x.shape()) : std::string("undefined images")));
   RotationLoss r;
-  r.logits = net(b.images);
-  r.labels = b.labels;
+  r.logits = net(rotation_images(x));
+  r.labels = labels;
   r.loss = cross_entropy(r.logits, r.labels);
   return r;
+}
+
+RotationLoss rotation_loss(RotNet& net, const Tensor& x) {
+  RECON_CHECK(x.defined() && x.dim() == 4, "rotation_loss: expected images (N, C, S, S), got "
+                                               << (x.defined() ? shape_str(x.shape()) : std::string("undefined")));
+  return rotation_loss(net, x, rotation_labels(x.size(0), x.device()));
 }
 
 float rotation_accuracy(const Tensor& logits, const Tensor& labels) {
@@ -101,7 +119,7 @@ Tensor rotation_scores(RotNet& net, const Tensor& x) {
   Tensor logits;
   {
     NoGradGuard ng;
-    logits = net(rotation_batch(x).images);
+    logits = net(rotation_images(x));
   }
   net.train(was_training);
   const int64_t n = x.size(0);

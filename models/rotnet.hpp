@@ -73,8 +73,13 @@ class RotNet : public nn::Module {
 // (4N, C, S, S) where row 4i + k is image i turned k quarter turns
 // counter-clockwise, labels (4N) = k as floats; the layout of
 // data::make_rotation_batch, which does the same on the CPU for loaders.
-// x must be square (N, C, S, S).
+// x must be square (N, C, S, S). rotation_images and rotation_labels are its
+// two halves: the images use device ops only (they may run inside a step
+// captured into a CUDA graph, runtime/cuda_graph.hpp), while the labels are
+// built on the host, so a captured step takes them made once beforehand.
 data::RotationBatch rotation_batch(const Tensor& x);
+Tensor rotation_images(const Tensor& x);           // (N, C, S, S) -> (4N, C, S, S)
+Tensor rotation_labels(int64_t n, Device device);  // (4n): 0, 1, 2, 3, 0, 1, ...
 
 // One RotNet training objective: the mean cross-entropy over the rotation
 // batch of x, with the logits (4N, 4) and labels (4N) for an accuracy.
@@ -82,6 +87,9 @@ struct RotationLoss {
   Tensor loss, logits, labels;
 };
 RotationLoss rotation_loss(RotNet& net, const Tensor& x);
+// The same with labels = rotation_labels(N, x.device()) made by the caller
+// (device ops only: the objective of a captured step).
+RotationLoss rotation_loss(RotNet& net, const Tensor& x, const Tensor& labels);
 // Fraction of rows of logits (M, 4) whose argmax equals the label.
 float rotation_accuracy(const Tensor& logits, const Tensor& labels);
 

@@ -1,5 +1,6 @@
 // TwoStageAE: the frozen RotNet encoder, the decoder with its bottleneck
-// (TwoStageDecoder) and the stage-2 objective.
+// (TwoStageDecoder), the stage-2 objective, and the step objective of all
+// three stages of method 2.
 #include "models/twostage.hpp"
 
 #include <string>
@@ -102,6 +103,24 @@ TwoStageAE::Loss TwoStageAE::loss(const Tensor& x) {
   l.loss = mse_loss(l.x_hat, x);
   if (cfg_.ssim_weight > 0.f) l.loss = add(l.loss, scale(ssim_loss(l.x_hat, x), cfg_.ssim_weight));
   return l;
+}
+
+std::vector<Tensor> twostage_step_outputs(TwoStageAE& ae, Refiner& refiner, int stage, const Tensor& x,
+                                          const Tensor& rot_labels, Tensor* logits) {
+  RECON_CHECK(stage >= 1 && stage <= 3, "twostage_step_outputs: stage must be 1, 2 or 3, got " << stage);
+  if (stage == 1) {
+    RotationLoss l = rotation_loss(ae.rotnet(), x, rot_labels);
+    if (logits) *logits = l.logits;
+    return {l.loss};
+  }
+  if (stage == 2) return {ae.loss(x).loss};
+  Tensor x_hat;
+  {
+    NoGradGuard ng;
+    x_hat = ae.forward(x);
+  }
+  Refiner::Loss l = refiner.loss(x, x_hat, true);
+  return {l.loss, l.recon, l.kl};
 }
 
 }  // namespace recon::models

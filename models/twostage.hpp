@@ -29,10 +29,13 @@
 // convs: no bottleneck; kept for comparison). The decoder holds Linear
 // layers and transposed convolutions only, never a Conv2d.
 // Objective: MSE + ssim_weight * (1 - SSIM) (the SSIM term needs H, W >= 6).
+// twostage_step_outputs (end of this file) is the training objective of each
+// of method 2's three stages, for the app and for the CUDA-graph tests.
 #pragma once
 #include <memory>
 #include <vector>
 
+#include "models/refiner.hpp"
 #include "models/rotnet.hpp"
 #include "nn/layers.hpp"
 #include "nn/module.hpp"
@@ -98,5 +101,21 @@ class TwoStageAE : public nn::Module {
   std::shared_ptr<RotNet> rotnet_;
   std::shared_ptr<TwoStageDecoder> decoder_;
 };
+
+// The training objective of method 2's stage 1, 2 or 3 on a batch x
+// (N, C, H, W), in device ops only, so that the same function runs eagerly
+// and inside a step captured into a CUDA graph (runtime/cuda_graph.hpp; wrap
+// it in nn::training_step). Returns one-element tensors, the loss first:
+//   stage 1: {cross-entropy of the RotNet (ae.rotnet()) on the rotations of x}
+//   stage 2: {ae.loss(x): MSE + ssim_weight (1 - SSIM)} (the decoder)
+//   stage 3: {recon + beta kl, recon (per-image SSE), kl (nats per image)} of
+//            the refiner on (x, x_hat = ae(x) without a tape), z sampled
+// The caller sets the modules' modes (the trained part in training mode).
+// rot_labels: stage 1's rotation_labels(N, x.device()), made once beforehand
+// (they are built on the host); ignored by stages 2 and 3.
+// logits: when not null, stage 1 also hands out its (4N, 4) logits for a host
+// accuracy (eager steps only: a captured step refuses tensors that outlive it).
+std::vector<Tensor> twostage_step_outputs(TwoStageAE& ae, Refiner& refiner, int stage, const Tensor& x,
+                                          const Tensor& rot_labels, Tensor* logits = nullptr);
 
 }  // namespace recon::models
