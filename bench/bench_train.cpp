@@ -29,6 +29,8 @@
 // Usage: bench_train [--quick] [--device cpu|cuda] [--threads N] [--batches 32,128,256]
 //                    [--runs N] [--warmup N] [--json PATH] [--export DIR] [--no-torch]
 //                    [--stages rotnet_step,score,...] (default: every stage; for profiling one)
+//                    [--cuda-graphs on|off] (cuda: training steps captured and replayed as
+//                    CUDA graphs, as train_twostage does; default on; validation runs eagerly)
 #include <omp.h>
 
 #include <algorithm>
@@ -56,6 +58,7 @@
 #include "nn/safetensors.hpp"
 #include "runtime/autograd.hpp"
 #include "runtime/cuda_context.hpp"
+#include "runtime/cuda_graph.hpp"
 #include "runtime/error.hpp"
 #include "runtime/generator.hpp"
 #include "runtime/ops.hpp"
@@ -85,6 +88,7 @@ struct Options {
   int threads = 0, runs = 5, warmup = 1;
   std::vector<int> batches{32, 128, 256};
   std::vector<std::string> stages;  // empty: all of kStages
+  bool cuda_graphs = true;           // --cuda-graphs on|off: training steps replayed as CUDA graphs (cuda only)
 };
 
 // The same configuration on both sides (models/*.hpp defaults, the app's beta and lr).
@@ -131,6 +135,12 @@ struct Ours {
   std::unique_ptr<nn::Adam> opt[3];
   Tensor x;
   nn::StateDict initial;  // deep copy of the initial state, for reset()
+  // CUDA graphs (as train_twostage --cuda-graphs): one captured step per
+  // stage for the current batch size; reset() keeps them valid (it copies
+  // the weights in place), a new batch size drops them (drop_graphs).
+  bool graphs = false;
+  Tensor rot_labels;  // (4N) stage 1's labels, fixed for the captured step
+  std::unique_ptr<CudaGraphStep> graph[3];
 
   explicit Ours(Device dev) {
     m.to(dev);
@@ -177,10 +187,24 @@ struct Ours {
     return out;
   }
   void step(int s) {
+    if (graphs) {  // the app's step: models::twostage_step_outputs in nn::training_step, captured once
+      if (!graph[s]) {
+        if (s == 0) rot_labels = models::rotation_labels(x.size(0), x.device());
+        graph[s] = std::make_unique<CudaGraphStep>(
+            nn::training_step(*opt[s], [this, s](const std::vector<Tensor>& in) {
+              return models::twostage_step_outputs(*m.ae, *m.refiner, s + 1, in[0], rot_labels);
+            }));
+      }
+      graph[s]->run({x});  // returns without waiting; median_ms synchronises
+      return;
+    }
     opt[s]->zero_grad();
     Tensor l = loss(s, true);
     l.backward();
     opt[s]->step();
+  }
+  void drop_graphs() {
+    for (auto& g : graph) g.reset();
   }
   NamedValues score() {
     NoGradGuard ng;
@@ -275,7 +299,7 @@ using bench::median_ms;
   std::fprintf(stderr,
                "bench_train: %s\nusage: bench_train [--quick] [--device cpu|cuda] [--threads N] "
                "[--batches 32,128,256] [--runs N] [--warmup N] [--json PATH] [--export DIR] [--no-torch] "
-               "[--stages NAME,...]\n",
+               "[--stages NAME,...] [--cuda-graphs on|off]\n",
                msg);
   std::exit(2);
 }
@@ -297,6 +321,11 @@ Options parse(int argc, char** argv) {
     else if (a == "--warmup") o.warmup = std::atoi(value().c_str());
     else if (a == "--json") o.json = value();
     else if (a == "--export") o.export_dir = value();
+    else if (a == "--cuda-graphs") {
+      const std::string v = value();
+      if (v != "on" && v != "off") usage("--cuda-graphs takes on or off");
+      o.cuda_graphs = v == "on";
+    }
     else if (a == "--batches") {
       o.batches.clear();
       std::stringstream ss(value());
@@ -438,6 +467,10 @@ int run(const Options& o) {
               o.device.c_str(), arch.rot.channels, arch.rot.height, arch.rot.width, o.runs, o.warmup,
               omp_get_max_threads(), torch_version.c_str(), torch_threads, std::thread::hardware_concurrency(),
               load_before.c_str());
+  if (dev.is_cuda())
+    std::printf("ReconAD training steps: %s\n",
+                o.cuda_graphs ? "CUDA graphs (captured once per stage and batch size, then replayed)"
+                              : "eager launches (--cuda-graphs off)");
   if (have_torch) {
     std::printf("validated against LibTorch on a batch of %d (max relative error, tolerance %.0e):", kValidateBatch,
                 kTolerance);
@@ -457,7 +490,9 @@ int run(const Options& o) {
   for (int n : o.batches) {
     const std::vector<float> xs = random_images(n, arch, 1000 + (uint64_t)n);
     ours.reset();
+    ours.drop_graphs();
     ours.x = images_tensor(xs, n, arch, dev);
+    ours.graphs = dev.is_cuda() && o.cuda_graphs;  // validation above ran eagerly
 #if RECON_HAVE_TORCH_TWIN
     if (have_torch) {
       twin->reset();
@@ -484,6 +519,8 @@ int run(const Options& o) {
       if (!o.stages.empty() && std::find(o.stages.begin(), o.stages.end(), kStages[s]) == o.stages.end()) continue;
       Row r{kStages[s], n, 0, -1};
       if (s < 3) ours.modes(s);
+      if (s < 3 && ours.graphs)  // the eager warm-up step and the capture, before --warmup and the timed runs
+        for (int i = 0; i < 2; ++i) ours.step(s);
       r.ours_ms = median_ms(
           [&] {
             if (s < 3) ours.step(s);
@@ -513,7 +550,7 @@ int run(const Options& o) {
   std::printf("\n%-20s %6s %11s %12s %11s %12s %7s\n", "stage", "batch", "ReconAD ms", "ReconAD im/s", "torch ms",
               "torch im/s", "ratio");
   std::ostringstream js;
-  js << "{\"bench\": \"train\", \"device\": \"" << o.device << "\", \"image\": [" << arch.rot.channels << ", "
+  js << "{\"bench\": \"train\", \"device\": \"" << o.device << "\", \"cuda_graphs\": " << (dev.is_cuda() && o.cuda_graphs ? "true" : "false") << ", \"image\": [" << arch.rot.channels << ", "
      << arch.rot.height << ", " << arch.rot.width << "], \"runs\": " << o.runs << ", \"warmup\": " << o.warmup
      << ", \"omp_threads\": " << omp_get_max_threads() << ", \"torch_threads\": " << torch_threads
      << ", \"torch\": \"" << torch_version << "\", \"load_average_before\": \"" << load_before
