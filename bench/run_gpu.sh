@@ -113,6 +113,9 @@ if have "$BIN/bench_train" bench_train; then
   else
     note "SKIP bench_train_torch: $PY has no torch with CUDA (ReconAD numbers only)"
   fi
+  # The same steps without CUDA graphs (eager launches): what the graphs buy.
+  step bench_train_eager 90 "$BIN/bench_train" --device cuda --no-torch --cuda-graphs off \
+    --json "$OUT/bench_train_cuda_eager.json"
 fi
 
 # ---- ncu on the SSIM and conv kernels ---------------------------------------------------
@@ -140,7 +143,7 @@ fi
 
 # ---- one file with every table ----------------------------------------------------------
 {
-  for f in gpu.txt bench_ops.log bench_kernels.log bench_kernels_torch.log bench_train.log bench_train_torch.log \
+  for f in gpu.txt bench_ops.log bench_kernels.log bench_kernels_torch.log bench_train.log bench_train_torch.log bench_train_eager.log \
     summary.txt; do
     [[ -f $OUT/$f ]] && { echo "##### $f"; grep -v '^{' "$OUT/$f"; echo; }
   done
