@@ -201,13 +201,21 @@ int run(Config cfg) {
   } else {
     m.set("threshold", nn::Json());
   }
-  // Pixel metrics: maps of one size only (tile mode on images of mixed sizes has none).
+  // Pixel metrics over the pooled maps. Maps (and masks) of a size other
+  // than the first test image's (tile mode keeps native sizes; PIPED has one
+  // 128x127 image) are resized to it, the map bilinearly and the mask by
+  // nearest neighbour, as train_twostage does, and counted in resized_maps.
   nn::Json px;
   std::string pixel_note;
-  if (has_masks) {
-    bool same = true;
-    for (const data::Image& mp : maps) same = same && mp.same_size(maps.front());
-    if (same) {
+  int resized = 0;
+  if (has_masks && !maps.empty()) {
+    for (size_t i = 1; i < maps.size(); ++i) {
+      if (maps[i].same_size(maps.front())) continue;
+      maps[i] = data::resize(maps[i], maps.front().height, maps.front().width, data::ResizeMode::Bilinear);
+      masks[i] = data::resize(masks[i], maps.front().height, maps.front().width, data::ResizeMode::Nearest);
+      ++resized;
+    }
+    {
       const Tensor mt = eval::stack_images(maps), kt = eval::stack_images(masks);
       double mask_sum = 0;
       for (const data::Image& mk : masks) mask_sum += std::accumulate(mk.pixels.begin(), mk.pixels.end(), 0.0);
@@ -216,11 +224,14 @@ int run(Config cfg) {
         px.set("auroc", nn::Json(eval::pixel_auroc(mt, kt)));
         px.set("aupro", nn::Json(eval::aupro(mt, kt)));
         std::printf("  pixel AUROC %.4f, AUPRO(0.3) %.4f\n", px.at("auroc").as_number(), px.at("aupro").as_number());
+        if (resized > 0) {
+          px.set("resized_maps", nn::Json(resized));
+          std::printf("  (%d test image(s) of another size: maps resized to %dx%d for the pixel metrics)\n", resized,
+                      maps.front().height, maps.front().width);
+        }
       } else {
         pixel_note = "the masks mark no anomalous pixel";
       }
-    } else {
-      pixel_note = "the maps differ in size";
     }
   } else {
     pixel_note = "the test set has no masks";
