@@ -7,12 +7,22 @@
 // for --all-classes are the ten class indices of an IDX set, the categories
 // under an MVTec root or the classes of PIPED. Random-tile training
 // (TileSampling) draws fixed-size windows of the training normals at native
-// resolution instead. Header-only: apps are thin mains.
+// resolution instead. add_data_flags registers the flags on a Cli;
+// check_one_image_size refuses a set of mixed sizes before any training.
+// Header-only: apps are thin mains.
 #pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "apps/cli.hpp"
 #include "data/folder.hpp"
 #include "data/idx.hpp"
 #include "data/one_class.hpp"
@@ -36,6 +46,33 @@ struct DataSpec {
 // Where --dataset piped looks without --data: the PIPED archive beside the
 // repository, as the project's machines hold it (DESIGN.md, Data).
 inline constexpr const char* kPipedDefaultDir = "../shared/data/piped";
+
+// Registers the dataset flags of the training apps on `cli`, bound to `spec`
+// (and --normal-class to `normal_class`), with one set of help texts. Only
+// what the apps do differently is passed in: `mask_dir_use`, what the app does
+// with --mask-dir's masks, and `image_size_note`, appended to --image-size's
+// "(0: keep; a set of mixed sizes needs it".
+inline void add_data_flags(Cli& cli, DataSpec& spec, int& normal_class, const std::string& mask_dir_use,
+                           const std::string& image_size_note = "") {
+  cli.add("--dataset", spec.kind, "fashion-mnist, idx (any MNIST-format IDX folder), mvtec, folder or piped");
+  cli.add("--data", spec.path,
+          std::string("IDX folder ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; fashion-mnist defaults to ") +
+              data::kFashionMnistDir +
+              ", Debian package dataset-fashion-mnist), the MVTec AD root, or the PIPED root (the class folders or "
+              "the archive holding them in data/; piped defaults to " + kPipedDefaultDir + ")");
+  cli.add("--category", spec.category, "MVTec category (e.g. bottle) or PIPED class (e.g. PA_BDP01_TL)");
+  cli.add("--normal-dir", spec.normal_dir, "folder layout: normal images");
+  cli.add("--abnormal-dir", spec.abnormal_dir, "folder layout: anomalous images (test only)");
+  cli.add("--mask-dir", spec.mask_dir, "folder layout: masks of the anomalous images (" + mask_dir_use + ")");
+  cli.add("--image-size", spec.image_size,
+          "resize images to SIZE x SIZE (0: keep; a set of mixed sizes needs it" + image_size_note + ")");
+  cli.add("--calibration-fraction", spec.calibration_fraction,
+          "training normals held out for calibration and held-out reports (never trained on); folder layout and "
+          "PIPED: a fraction of all normals, taken from those the test set leaves");
+  cli.add("--test-fraction", spec.test_fraction,
+          "folder layout and PIPED: normals held out for the test set (PIPED: half of each class's 48)");
+  cli.add("--normal-class", normal_class, "IDX sets: the normal class, 0-9; every other class is an anomaly");
+}
 
 // The folder holding PIPED's class folders: `path` itself, or its data/
 // subfolder when `path` is the unpacked archive (README.md, data/<class>).
@@ -160,6 +197,80 @@ inline AnomalyData load_anomaly_data(const DataSpec& s, const std::string& cls, 
     d.height = d.width = s.image_size;
   }
   return d;
+}
+
+// ---- one image size ----------------------------------------------------------------
+
+// The width and height in the header of a PNG or BMP file, read without
+// decoding; false for another format (or a file too short to be one).
+inline bool image_header_size(const std::string& path, int& width, int& height) {
+  unsigned char h[26] = {};
+  std::ifstream f(path, std::ios::binary);
+  if (!f.read(reinterpret_cast<char*>(h), sizeof h)) return false;
+  auto be32 = [&h](int o) {
+    return (int64_t)((uint32_t)h[o] << 24 | (uint32_t)h[o + 1] << 16 | (uint32_t)h[o + 2] << 8 | (uint32_t)h[o + 3]);
+  };
+  auto le32 = [&h](int o) {
+    return (int64_t)(int32_t)((uint32_t)h[o] | (uint32_t)h[o + 1] << 8 | (uint32_t)h[o + 2] << 16 |
+                              (uint32_t)h[o + 3] << 24);
+  };
+  int64_t w = 0, ht = 0;
+  static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (std::memcmp(h, kPng, 8) == 0 && std::memcmp(h + 12, "IHDR", 4) == 0) {
+    w = be32(16);
+    ht = be32(20);
+  } else if (h[0] == 'B' && h[1] == 'M') {
+    const int64_t info = le32(14);  // the size of the info header after the 14-byte file header
+    if (info == 12) {               // BITMAPCOREHEADER: 16-bit sizes
+      w = h[18] | h[19] << 8;
+      ht = h[20] | h[21] << 8;
+    } else if (info >= 40) {        // BITMAPINFOHEADER and later; a negative height is a top-down bitmap
+      w = le32(18);
+      ht = std::llabs(le32(22));
+    }
+  }
+  if (w <= 0 || ht <= 0 || w > INT32_MAX || ht > INT32_MAX) return false;
+  width = (int)w;
+  height = (int)ht;
+  return true;
+}
+
+// With the stored size kept (spec.image_size 0) the model takes one image
+// size, and batches only stack images of one size: throws, before any
+// training, when the training, calibration and test images do not all share
+// one, naming a file of another size, its size, the most common size and
+// --image-size. PNG and BMP sizes come from their headers, other files are
+// decoded once; IDX sets hold one size by construction.
+inline void check_one_image_size(const DataSpec& spec, const AnomalyData& d, const std::string& app) {
+  if (spec.image_size > 0 || is_idx_kind(spec)) return;
+  struct Sized {
+    std::string source;
+    int width = 0, height = 0;
+  };
+  std::vector<Sized> all;
+  std::map<std::pair<int, int>, size_t> count;  // (width, height) -> images
+  for (const data::DatasetPtr& ds : {d.split.train, d.split.calibration, d.split.test})
+    for (size_t i = 0; ds && i < ds->size(); ++i) {
+      Sized s{ds->source(i)};
+      if (!image_header_size(s.source, s.width, s.height)) {
+        const data::Image img = ds->get(i).image;
+        s.width = img.width;
+        s.height = img.height;
+      }
+      ++count[{s.width, s.height}];
+      all.push_back(std::move(s));
+    }
+  if (count.size() <= 1) return;
+  const auto common = std::max_element(count.begin(), count.end(),
+                                       [](const auto& a, const auto& b) { return a.second < b.second; });
+  const auto odd = std::find_if(all.begin(), all.end(), [&](const Sized& s) {
+    return std::make_pair(s.width, s.height) != common->first;
+  });
+  RECON_FAIL(app << ": " << odd->source << " is " << odd->width << "x" << odd->height << " (width x height) but "
+                 << common->second << " of the " << all.size() << " training, calibration and test images are "
+                 << common->first.first << "x" << common->first.second << " (" << all.size() - common->second
+                 << " of other sizes); the model takes one size: pass --image-size S to resize every image to "
+                    "S x S");
 }
 
 // ---- random-tile training (--train-tile) ------------------------------------------

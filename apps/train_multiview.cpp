@@ -42,7 +42,7 @@ using models::Normalization;
 namespace {
 
 struct Config {
-  apps::DataSpec data;  // --dataset, --data, --category, ... (data.calibration_fraction unused: see below)
+  apps::DataSpec data;  // --dataset, --data, --category, ..., --calibration-fraction
   int normal_class = 0;
   // 15 epochs: the held-out normal loss (printed each epoch) is then within
   // ~15% of its value after 40 epochs and falls by under 1.5% an epoch; 3-10 s
@@ -54,7 +54,6 @@ struct Config {
   int latent = 32;
   int width = 32;
   float ssim_weight = 0.f;  // lambda of the (1 - SSIM) term; 0: plain MSE, the thesis's baseline loss
-  double calibration_fraction = 0.1;
   double threshold_quantile = 0.99;  // of the calibration normals' fused scores: the stored decision threshold
   int channels = 1, height = 28, width_px = 28;  // the images' shape, set from the data (for recon_eval/predict)
   std::string difficulty = "entropy";
@@ -91,7 +90,7 @@ nn::Json config_json(const Config& c) {
   j.set("latent", nn::Json(c.latent));
   j.set("width", nn::Json(c.width));
   j.set("ssim_weight", nn::Json((double)c.ssim_weight));
-  j.set("calibration_fraction", nn::Json(c.calibration_fraction));
+  j.set("calibration_fraction", nn::Json(c.data.calibration_fraction));
   j.set("threshold_quantile", nn::Json(c.threshold_quantile));
   j.set("image", nn::Json::array({nn::Json(c.channels), nn::Json(c.height), nn::Json(c.width_px)}));
   j.set("difficulty", nn::Json(c.difficulty));
@@ -259,7 +258,6 @@ int run(Config cfg) {
     }
   }
 
-  cfg.data.calibration_fraction = cfg.calibration_fraction;
   // --data without --dataset names an IDX folder, as before --dataset existed.
   if (cfg.data.kind == "fashion-mnist" && !cfg.data.path.empty() && cfg.data.path != data::kFashionMnistDir)
     cfg.data.kind = "idx";
@@ -272,6 +270,9 @@ int run(Config cfg) {
   // Fashion-MNIST through load_fashion_mnist, whose error names the Debian package when it is missing.
   const apps::AnomalyData d = apps::load_anomaly_data(
       cfg.data, apps::is_idx_kind(cfg.data) ? std::to_string(cfg.normal_class) : std::string(), cfg.seed);
+  // Images of mixed sizes kept as stored would stop the run only when a batch
+  // mixes them (the test set's, after training): refused here instead.
+  apps::check_one_image_size(cfg.data, d, "train_multiview");
   std::printf("train_multiview: %s, %d epochs, batch %d, ssim weight %g, device %s\n", d.description.c_str(),
               cfg.epochs, cfg.batch_size, cfg.ssim_weight, device.str().c_str());
   mc.channels = d.channels;
@@ -458,27 +459,13 @@ int main(int argc, char** argv) {
                 "calibrates the multi-view reconstruction error (mse, ssim, feature) on held-out normals and "
                 "prints the test image AUROC of every view and of the fused score under each difficulty "
                 "normalisation (none, ratio, residual), beside the AUROC of each difficulty measure alone.");
-  cli.add("--dataset", cfg.data.kind, "fashion-mnist, idx (any MNIST-format IDX folder), mvtec, folder or piped");
-  cli.add("--data", cfg.data.path,
-          "folder with MNIST-format IDX files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] "
-          "(fashion-mnist defaults to /usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist), "
-          "the MVTec AD root or the PIPED root (piped defaults to ../shared/data/piped)");
-  cli.add("--category", cfg.data.category, "MVTec category or PIPED class");
-  cli.add("--normal-dir", cfg.data.normal_dir, "folder layout: normal images");
-  cli.add("--abnormal-dir", cfg.data.abnormal_dir, "folder layout: anomalous images (test only)");
-  cli.add("--mask-dir", cfg.data.mask_dir, "folder layout: masks of the anomalous images (unused by this app)");
-  cli.add("--image-size", cfg.data.image_size, "resize images to SIZE x SIZE (0: keep; a set of mixed sizes needs it)");
-  cli.add("--test-fraction", cfg.data.test_fraction, "folder layout and PIPED: normals held out for the test set");
-  cli.add("--normal-class", cfg.normal_class, "IDX sets: the normal class, 0-9; every other class is an anomaly");
+  apps::add_data_flags(cli, cfg.data, cfg.normal_class, "unused by this app");
   cli.add("--epochs", cfg.epochs, "training epochs");
   cli.add("--batch-size", cfg.batch_size, "images per training step");
   cli.add("--lr", cfg.lr, "Adam learning rate");
   cli.add("--latent", cfg.latent, "bottleneck size");
   cli.add("--width", cfg.width, "channels of the first convolution (the second has twice as many)");
   cli.add("--ssim-weight", cfg.ssim_weight, "lambda: training loss = MSE + lambda (1 - SSIM); 0 = MSE only");
-  cli.add("--calibration-fraction", cfg.calibration_fraction,
-          "normal training images held out for calibration (never trained on); folder layout and PIPED: a "
-          "fraction of all normals, taken from those the test set leaves");
   cli.add("--threshold-quantile", cfg.threshold_quantile,
           "the checkpoint's decision threshold: this quantile of the calibration normals' fused scores");
   cli.add("--difficulty", cfg.difficulty,

@@ -412,6 +412,8 @@ void ClassRun::build() {
                 cls_.c_str(), (long long)count, cfg_.train_tile, cfg_.train_tile, data_.height, data_.width,
                 tile_stride(cfg_.train_tile));
     data_.height = data_.width = cfg_.train_tile;  // the model's input
+  } else {
+    apps::check_one_image_size(cfg_.data, data_, "train_twostage");  // whole images: one size, before training
   }
   RECON_CHECK(data_.height == data_.width, "train_twostage: RotNet needs square images, got "
                                                << data_.height << "x" << data_.width
@@ -1191,22 +1193,7 @@ int main(int argc, char** argv) {
                 "feature, rotation) on held-out normals and prints the image AUROC of x_hat and x_tilde per view. "
                 "With no flags: Fashion-MNIST, normal class 0, on the CPU in minutes. Checkpoints after every epoch; "
                 "Ctrl-C saves and exits 130; --resume continues bitwise-identically.");
-  cli.add("--dataset", cfg.data.kind, "fashion-mnist, idx (any MNIST-format IDX folder), mvtec, folder or piped");
-  cli.add("--data", cfg.data.path,
-          "IDX folder ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; fashion-mnist defaults to "
-          "/usr/share/datasets/fashion-mnist), the MVTec AD root, or the PIPED root (the class folders or the "
-          "archive holding them in data/; piped defaults to ../shared/data/piped)");
-  cli.add("--category", cfg.data.category, "MVTec category (e.g. bottle) or PIPED class (e.g. PA_BDP01_TL)");
-  cli.add("--normal-dir", cfg.data.normal_dir, "folder layout: normal images");
-  cli.add("--abnormal-dir", cfg.data.abnormal_dir, "folder layout: anomalous images (test only)");
-  cli.add("--mask-dir", cfg.data.mask_dir, "folder layout: masks of the anomalous images (<stem>_mask or <stem>)");
-  cli.add("--image-size", cfg.data.image_size, "resize images to SIZE x SIZE (0: keep; RotNet needs square images)");
-  cli.add("--calibration-fraction", cfg.data.calibration_fraction,
-          "training normals held out for calibration and held-out reports (never trained on); folder layout and "
-          "PIPED: a fraction of all normals, taken from those the test set leaves");
-  cli.add("--test-fraction", cfg.data.test_fraction,
-          "folder layout and PIPED: normals held out for the test set (PIPED: half of each class's 48)");
-  cli.add("--normal-class", cfg.normal_class, "IDX sets: the normal class, 0-9; every other class is an anomaly");
+  apps::add_data_flags(cli, cfg.data, cfg.normal_class, "<stem>_mask or <stem>", "; RotNet needs square images");
   cli.add_switch("--all-classes", cfg.all_classes,
                  "the one-class protocol over every class (IDX: 0-9; MVTec: every category; PIPED: its 12 classes), "
                  "each in <out>/class_<c>, ending in a table of per-class AUROCs and the mean");

@@ -5,67 +5,36 @@
 // are refused naming the files, or resized when asked. The app paths come
 // from tests/CMakeLists.txt; without the apps the suite reports as skipped.
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
-#include "data/image.hpp"
-#include "data/image_io.hpp"
-#include "data/synthetic.hpp"
 #include "nn/checkpoint.hpp"
 #include "runtime/generator.hpp"
+#include "app_test_util.hpp"
 #include "checkpoint_compare.hpp"
-#include "test_data_util.hpp"
 
 #if defined(RECON_TRAIN_TWOSTAGE_EXE) && defined(RECON_TRAIN_MULTIVIEW_EXE)
 
 namespace {
 
 namespace fs = std::filesystem;
+using Result = recon_test::AppResult;
 
-struct Result {
-  int status = -1;      // exit code, or 128 + signal
-  std::string output;   // stdout + stderr
-};
-
-// Runs `exe args` with one OpenMP thread (tiny networks; see test_train_twostage_e2e),
-// optionally under `timeout -s KILL seconds`.
+// Runs `exe args` (one OpenMP thread), optionally killed with SIGKILL after
+// `kill_after` seconds: its exit code (128 + signal) and output.
 Result run(const std::string& exe, const std::string& args, const fs::path& log, double kill_after = 0) {
-  std::string cmd = "OMP_NUM_THREADS=1 ";
-  if (kill_after > 0) cmd += "timeout -s KILL " + std::to_string(kill_after) + " ";
-  cmd += "'" + exe + "' " + args + " > '" + log.string() + "' 2>&1";
-  const int rc = std::system(cmd.c_str());
-  Result r;
-  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);
-  std::ifstream f(log);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  r.output = ss.str();
-  return r;
+  return recon_test::run_app_output(exe, args, log, kill_after);
 }
 
 fs::path make_data(const recon_test::TempDir& dir) {
-  recon::data::SyntheticOptions so;
-  so.size = 32;
-  so.channels = 1;
-  so.train_count = 48;
-  so.test_good_count = 8;
-  so.test_defect_count = 4;
-  so.seed = 11;
-  recon::data::write_synthetic_mvtec(dir.path() / "data", "tex", so);
-  return dir.path() / "data";
+  return recon_test::write_tex_category(dir.path(), 32, 48, 8, 4, 11);
 }
 
 std::string tiny_args(const fs::path& data, const fs::path& out) {
-  return "--dataset mvtec --data '" + data.string() + "' --category tex --calibration-fraction 0.25 " +
-         "--width 8 --max-width 16 --refiner-width 8 --batch-size 8 --device cpu --seed 7 " +
-         "--epochs-rotnet 3 --epochs-decoder 3 --epochs-refiner 3 --out '" + out.string() + "'";
+  return recon_test::twostage_tiny_args(data, out, "--seed 7 --epochs-rotnet 3 --epochs-decoder 3 --epochs-refiner 3");
 }
 
 }  // namespace
@@ -143,16 +112,10 @@ TEST_CASE("a checkpoint of the other method is refused clearly") {
 TEST_CASE("images of mixed sizes are refused naming the files, or resized with --image-size") {
   recon_test::TempDir dir;
   recon::Generator gen(3);
-  auto write = [&](const fs::path& p, int h, int w) {
-    recon::data::Image img(1, h, w);
-    const std::vector<float> v = recon::Tensor::uniform({(int64_t)h * w}, gen).to_vector();
-    img.pixels.assign(v.begin(), v.end());
-    recon::data::write_png(p, img);
-  };
-  fs::create_directories(dir / "normal");
-  fs::create_directories(dir / "abnormal");
-  for (int i = 0; i < 12; ++i) write(dir / "normal" / ("n" + std::to_string(i) + ".png"), 32, i == 5 ? 30 : 32);
-  for (int i = 0; i < 4; ++i) write(dir / "abnormal" / ("a" + std::to_string(i) + ".png"), 32, 32);
+  for (int i = 0; i < 12; ++i)
+    recon_test::write_noise_image(dir / "normal" / ("n" + std::to_string(i) + ".png"), 32, i == 5 ? 30 : 32, gen);
+  for (int i = 0; i < 4; ++i)
+    recon_test::write_noise_image(dir / "abnormal" / ("a" + std::to_string(i) + ".png"), 32, 32, gen);
   const std::string base = "--dataset folder --normal-dir '" + (dir / "normal").string() + "' --abnormal-dir '" +
                            (dir / "abnormal").string() +
                            "' --width 8 --max-width 16 --refiner-width 8 --batch-size 4 --device cpu "

@@ -2,22 +2,24 @@
 // synthetic MVTec-layout set trains, writes the dataset into its checkpoint's
 // config, and recon_eval on that checkpoint (no data flags) finds the same
 // test set and gives the image AUROC train_multiview reported for its stored
-// calibration; --dataset piped without --category lists the classes. The app
+// calibration; --dataset piped without --category lists the classes; images
+// of mixed sizes kept as stored are refused before training. The app
 // paths come from tests/CMakeLists.txt; without the apps the suite reports as
 // skipped (77).
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
+#include <vector>
 
-#include "data/synthetic.hpp"
+#include "data/image.hpp"
+#include "data/image_io.hpp"
 #include "nn/json.hpp"
-#include "test_data_util.hpp"
+#include "runtime/generator.hpp"
+#include "runtime/tensor.hpp"
+#include "app_test_util.hpp"
 
 #if defined(RECON_TRAIN_MULTIVIEW_EXE) && defined(RECON_EVAL_BIN)
 
@@ -25,44 +27,20 @@ namespace {
 
 namespace fs = std::filesystem;
 using recon::nn::Json;
-
-int run(const std::string& exe, const std::string& args, const fs::path& log) {
-  const std::string cmd = "OMP_NUM_THREADS=1 '" + exe + "' " + args + " > '" + log.string() + "' 2>&1";
-  const int rc = std::system(cmd.c_str());
-  REQUIRE_MESSAGE(WIFEXITED(rc), "did not exit normally: " << cmd);
-  return WEXITSTATUS(rc);
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using recon_test::read_text;
+using recon_test::run_app;
 
 }  // namespace
 
 TEST_CASE("train_multiview --dataset mvtec: trains, and recon_eval scores its checkpoint on the same test set") {
   recon_test::TempDir dir;
-  recon::data::SyntheticOptions so;
-  so.size = 32;
-  so.channels = 1;
-  so.train_count = 48;
-  so.test_good_count = 12;
-  so.test_defect_count = 6;
-  so.seed = 4;
-  const fs::path data = dir.path() / "data", out = dir.path() / "mv";
-  recon::data::write_synthetic_mvtec(data, "tex", so);
+  const fs::path data = recon_test::write_tex_category(dir.path(), 32, 48, 12, 6, 4), out = dir.path() / "mv";
   // Two defects relabelled normal: a non-trivial AUROC for the comparison.
-  for (const char* defect : {"scratch", "blob"}) {
-    fs::rename(data / "tex" / "test" / defect / "000.png",
-               data / "tex" / "test" / "good" / (std::string("9_") + defect + ".png"));
-    fs::remove(data / "tex" / "ground_truth" / defect / "000_mask.png");
-  }
-  int rc = run(RECON_TRAIN_MULTIVIEW_EXE,
-               "--dataset mvtec --data '" + data.string() + "' --category tex --calibration-fraction 0.25 --epochs 4 "
-               "--width 8 --batch-size 8 --out '" + out.string() + "'",
-               dir.path() / "train.txt");
+  recon_test::relabel_as_good(data / "tex", {"scratch", "blob"}, 1, "9");
+  int rc = run_app(RECON_TRAIN_MULTIVIEW_EXE,
+                   "--dataset mvtec --data '" + data.string() + "' --category tex --calibration-fraction 0.25 " +
+                       "--epochs 4 --width 8 --batch-size 8 --out '" + out.string() + "'",
+                   dir.path() / "train.txt");
   INFO(read_text(dir.path() / "train.txt"));
   REQUIRE(rc == 0);
   const Json m = Json::parse(read_text(out / "metrics.json"));
@@ -78,9 +56,9 @@ TEST_CASE("train_multiview --dataset mvtec: trains, and recon_eval scores its ch
   CHECK(train_auroc < 0.999);
 
   const fs::path eval_out = dir.path() / "eval";
-  rc = run(RECON_EVAL_BIN,
-           "--checkpoint '" + (out / "checkpoint.safetensors").string() + "' --out '" + eval_out.string() + "'",
-           dir.path() / "eval.txt");
+  rc = run_app(RECON_EVAL_BIN,
+               "--checkpoint '" + (out / "checkpoint.safetensors").string() + "' --out '" + eval_out.string() + "'",
+               dir.path() / "eval.txt");
   INFO(read_text(dir.path() / "eval.txt"));
   REQUIRE(rc == 0);
   const Json e = Json::parse(read_text(eval_out / "metrics.json"));
@@ -91,17 +69,64 @@ TEST_CASE("train_multiview --dataset mvtec: trains, and recon_eval scores its ch
 }
 
 TEST_CASE("train_multiview --dataset piped without --category names the classes") {
-  const fs::path root = fs::path(RECON_SOURCE_DIR) / ".." / "shared" / "data" / "piped";
-  REQUIRE_MESSAGE(fs::is_directory(root), root.string() << " is missing (the shared PIPED copy)");
+  const fs::path root = recon_test::shared_piped_root();
   recon_test::TempDir dir;
-  const int rc = run(RECON_TRAIN_MULTIVIEW_EXE,
-                     "--dataset piped --data '" + root.string() + "' --out '" + (dir.path() / "o").string() + "'",
-                     dir.path() / "log.txt");
+  const int rc = run_app(RECON_TRAIN_MULTIVIEW_EXE,
+                         "--dataset piped --data '" + root.string() + "' --out '" + (dir.path() / "o").string() + "'",
+                         dir.path() / "log.txt");
   const std::string log = read_text(dir.path() / "log.txt");
   CHECK(rc == 1);
   CHECK_MESSAGE(log.find("--dataset piped needs --category") != std::string::npos, log);
   CHECK_MESSAGE(log.find("PA_BDP01_TL") != std::string::npos, log);
   CHECK_MESSAGE(log.find("PU_PNG01_TL") == std::string::npos, log);  // normal images only: not a class
+}
+
+TEST_CASE("train_multiview: images of mixed sizes kept as stored are refused before training, naming one") {
+  recon_test::TempDir dir;
+  recon::Generator gen(5);
+  // 32 x 32 noise, but one anomaly 31 wide (test set only, where it used to
+  // stop the run after training, when the test set was scored).
+  for (int i = 0; i < 16; ++i)
+    recon_test::write_noise_image(dir / "normal" / ("n" + std::to_string(i) + ".png"), 32, 32, gen);
+  for (int i = 0; i < 4; ++i)
+    recon_test::write_noise_image(dir / "abnormal" / ("a" + std::to_string(i) + ".png"), 32, 32, gen);
+  recon_test::write_noise_image(dir / "abnormal" / "odd.png", 32, 31, gen);
+  const std::string base = "--dataset folder --normal-dir '" + (dir / "normal").string() + "' --abnormal-dir '" +
+                           (dir / "abnormal").string() +
+                           "' --calibration-fraction 0.25 --epochs 2 --width 8 --batch-size 4 ";
+  const fs::path mixed = dir / "mixed";
+  const recon_test::AppResult r =
+      recon_test::run_app_output(RECON_TRAIN_MULTIVIEW_EXE, base + "--out '" + mixed.string() + "'", dir / "mixed.log");
+  CHECK(r.status == 1);
+  CHECK_MESSAGE(r.output.find("odd.png is 31x32 (width x height) but 20 of the 21 training, calibration and test "
+                              "images are 32x32") != std::string::npos,
+                r.output);
+  CHECK_MESSAGE(r.output.find("pass --image-size S") != std::string::npos, r.output);
+  // Refused before training: no epoch ran, nothing was written.
+  CHECK_MESSAGE(r.output.find("epoch 1/") == std::string::npos, r.output);
+  CHECK_FALSE(fs::exists(mixed / "checkpoint.safetensors"));
+
+  // Resized to one size, the same set trains and scores every test image.
+  const fs::path resized = dir / "resized";
+  const recon_test::AppResult ok = recon_test::run_app_output(
+      RECON_TRAIN_MULTIVIEW_EXE, base + "--image-size 32 --out '" + resized.string() + "'", dir / "resized.log");
+  REQUIRE_MESSAGE(ok.status == 0, ok.output);
+  const Json m = Json::parse(read_text(resized / "metrics.json"));
+  CHECK(m.at("num_test").as_int() == 8 + 5);
+}
+
+TEST_CASE("train_multiview --dataset piped on PA_BTN01_RL (one 127 x 128 image) stops before training") {
+  const fs::path root = recon_test::shared_piped_root();
+  recon_test::TempDir dir;
+  const recon_test::AppResult r = recon_test::run_app_output(
+      RECON_TRAIN_MULTIVIEW_EXE,
+      "--dataset piped --data '" + root.string() + "' --category PA_BTN01_RL --out '" + (dir / "o").string() + "'",
+      dir / "log.txt");
+  CHECK(r.status == 1);
+  CHECK_MESSAGE(
+      r.output.find("PA_BTN01_RL_S_D_07_2.bmp is 127x128 (width x height) but 95 of the 96") != std::string::npos,
+      r.output);
+  CHECK_MESSAGE(r.output.find("epoch 1/") == std::string::npos, r.output);
 }
 
 #else

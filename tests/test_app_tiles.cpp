@@ -8,22 +8,20 @@
 // shared PIPED copy with its half-and-half split. The app paths come from
 // tests/CMakeLists.txt; without the apps the suite reports as skipped (77).
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "data/synthetic.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/json.hpp"
+#include "runtime/generator.hpp"
+#include "app_test_util.hpp"
 #include "checkpoint_compare.hpp"
-#include "test_data_util.hpp"
 
 #if defined(RECON_TRAIN_TWOSTAGE_EXE) && defined(RECON_EVAL_BIN) && defined(RECON_PREDICT_BIN)
 
@@ -31,42 +29,18 @@ namespace {
 
 namespace fs = std::filesystem;
 using recon::nn::Json;
-
-// Runs `exe args` with one OpenMP thread (tiny networks, shared machine),
-// stdout and stderr to `log`; returns the exit status.
-int run(const std::string& exe, const std::string& args, const fs::path& log) {
-  const std::string cmd = "OMP_NUM_THREADS=1 '" + exe + "' " + args + " > '" + log.string() + "' 2>&1";
-  const int rc = std::system(cmd.c_str());
-  REQUIRE_MESSAGE(WIFEXITED(rc), "did not exit normally: " << cmd);
-  return WEXITSTATUS(rc);
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using recon_test::read_text;
+using recon_test::run_app;
 
 // 48 x 48 gray textures: 40 training normals (a quarter held out), 8 good and
 // 3 x 6 defective test images, with masks.
 fs::path make_data(const recon_test::TempDir& dir) {
-  recon::data::SyntheticOptions so;
-  so.size = 48;
-  so.channels = 1;
-  so.train_count = 40;
-  so.test_good_count = 8;
-  so.test_defect_count = 6;
-  so.seed = 11;
-  recon::data::write_synthetic_mvtec(dir.path() / "data", "tex", so);
-  return dir.path() / "data";
+  return recon_test::write_tex_category(dir.path(), 48, 40, 8, 6, 11);
 }
 
 // Tiny networks on 32 x 32 windows of the 48 x 48 images.
 std::string tile_args(const fs::path& data, const fs::path& out, const std::string& extra) {
-  return "--dataset mvtec --data '" + data.string() + "' --category tex --calibration-fraction 0.25 " +
-         "--train-tile 32 --width 8 --max-width 16 --refiner-width 8 --batch-size 8 --device cpu --seed 7 " + extra +
-         " --out '" + out.string() + "'";
+  return recon_test::twostage_tiny_args(data, out, "--train-tile 32 --seed 7 " + extra);
 }
 
 }  // namespace
@@ -75,9 +49,9 @@ TEST_CASE("train_twostage --train-tile: windows in training, tile mode in scorin
           "and recon_predict") {
   recon_test::TempDir dir;
   const fs::path data = make_data(dir), out = dir.path() / "run";
-  int rc = run(RECON_TRAIN_TWOSTAGE_EXE,
-               tile_args(data, out, "--epochs-rotnet 3 --epochs-decoder 5 --epochs-refiner 2"),
-               dir.path() / "train.txt");
+  int rc =
+      run_app(RECON_TRAIN_TWOSTAGE_EXE, tile_args(data, out, "--epochs-rotnet 3 --epochs-decoder 5 --epochs-refiner 2"),
+              dir.path() / "train.txt");
   const std::string log = read_text(dir.path() / "train.txt");
   INFO(log);
   REQUIRE(rc == 0);
@@ -104,8 +78,8 @@ TEST_CASE("train_twostage --train-tile: windows in training, tile mode in scorin
 
   // recon_eval with no --tile: the checkpoint's tile, the same test set and scores.
   const fs::path eval_out = dir.path() / "eval";
-  rc = run(RECON_EVAL_BIN, "--checkpoint '" + ckpt.string() + "' --out '" + eval_out.string() + "'",
-           dir.path() / "eval.txt");
+  rc = run_app(RECON_EVAL_BIN, "--checkpoint '" + ckpt.string() + "' --out '" + eval_out.string() + "'",
+               dir.path() / "eval.txt");
   INFO(read_text(dir.path() / "eval.txt"));
   REQUIRE(rc == 0);
   const Json m = Json::parse(read_text(eval_out / "metrics.json"));
@@ -132,8 +106,8 @@ TEST_CASE("train_twostage --train-tile: windows in training, tile mode in scorin
   // Whole-image scoring of the same checkpoint (--tile 0, images shrunk to
   // 32 x 32) gives other scores: the stored tile is what made them agree.
   const fs::path whole_out = dir.path() / "whole";
-  REQUIRE(run(RECON_EVAL_BIN, "--checkpoint '" + ckpt.string() + "' --tile 0 --out '" + whole_out.string() + "'",
-              dir.path() / "whole.txt") == 0);
+  REQUIRE(run_app(RECON_EVAL_BIN, "--checkpoint '" + ckpt.string() + "' --tile 0 --out '" + whole_out.string() + "'",
+                  dir.path() / "whole.txt") == 0);
   const Json mw = Json::parse(read_text(whole_out / "metrics.json"));
   CHECK(mw.at("tile").as_int() == 0);
   CHECK(std::abs(mw.at("scores").as_array().at(0).at("score").as_number() - scores.at(0).at("score").as_number()) >
@@ -145,7 +119,7 @@ TEST_CASE("train_twostage --train-tile: windows in training, tile mode in scorin
   std::string inputs;
   for (size_t i : picks) inputs += " --input '" + scores[i].at("source").as_string() + "'";
   const fs::path pred = dir.path() / "pred.jsonl";
-  rc = run(RECON_PREDICT_BIN, "--checkpoint '" + ckpt.string() + "'" + inputs + " --no-images", pred);
+  rc = run_app(RECON_PREDICT_BIN, "--checkpoint '" + ckpt.string() + "'" + inputs + " --no-images", pred);
   REQUIRE(rc == 0);
   std::istringstream lines(read_text(pred));
   size_t k = 0;
@@ -166,8 +140,9 @@ TEST_CASE("train_twostage --train-tile: interrupted in the middle of an epoch of
   // 40 windows an epoch in batches of 8: 5 steps; step 12 is the second step
   // of stage 2's first epoch; resumed, 7 more steps end 4 steps into stage 3.
   const std::string args = "--tiles-per-epoch 40 --epochs-rotnet 2 --epochs-decoder 1 --epochs-refiner 2 --no-score";
-  REQUIRE(run(RECON_TRAIN_TWOSTAGE_EXE, tile_args(data, a, args), dir.path() / "a.txt") == 0);
-  int rc = run(RECON_TRAIN_TWOSTAGE_EXE, tile_args(data, b, args) + " --stop-after-steps 12", dir.path() / "b1.txt");
+  REQUIRE(run_app(RECON_TRAIN_TWOSTAGE_EXE, tile_args(data, a, args), dir.path() / "a.txt") == 0);
+  int rc =
+      run_app(RECON_TRAIN_TWOSTAGE_EXE, tile_args(data, b, args) + " --stop-after-steps 12", dir.path() / "b1.txt");
   INFO(read_text(dir.path() / "b1.txt"));
   REQUIRE(rc == 130);
   {
@@ -175,8 +150,8 @@ TEST_CASE("train_twostage --train-tile: interrupted in the middle of an epoch of
     CHECK(ck.config.at("state").at("running_stage").as_int() == 2);
     CHECK(ck.config.at("state").at("steps_in_epoch").as_int() == 2);
   }
-  rc = run(RECON_TRAIN_TWOSTAGE_EXE, tile_args(data, b, args) + " --resume --stop-after-steps 7",
-           dir.path() / "b2.txt");
+  rc = run_app(RECON_TRAIN_TWOSTAGE_EXE, tile_args(data, b, args) + " --resume --stop-after-steps 7",
+               dir.path() / "b2.txt");
   INFO(read_text(dir.path() / "b2.txt"));
   REQUIRE(rc == 130);
   {
@@ -184,11 +159,11 @@ TEST_CASE("train_twostage --train-tile: interrupted in the middle of an epoch of
     CHECK(ck.config.at("state").at("running_stage").as_int() == 3);
     CHECK(ck.config.at("state").at("steps_in_epoch").as_int() == 4);
   }
-  REQUIRE(run(RECON_TRAIN_TWOSTAGE_EXE, tile_args(data, b, args) + " --resume", dir.path() / "b3.txt") == 0);
+  REQUIRE(run_app(RECON_TRAIN_TWOSTAGE_EXE, tile_args(data, b, args) + " --resume", dir.path() / "b3.txt") == 0);
   recon_test::require_same_tensors(a / "checkpoint.safetensors", b / "checkpoint.safetensors");
   // Another seed draws other windows (and weights): the comparison can fail.
   const fs::path c = dir.path() / "c";
-  REQUIRE(run(RECON_TRAIN_TWOSTAGE_EXE, tile_args(data, c, args) + " --seed 8", dir.path() / "c.txt") == 0);
+  REQUIRE(run_app(RECON_TRAIN_TWOSTAGE_EXE, tile_args(data, c, args) + " --seed 8", dir.path() / "c.txt") == 0);
   const recon::nn::Checkpoint ca = recon::nn::read_checkpoint((a / "checkpoint.safetensors").string());
   const recon::nn::Checkpoint cc = recon::nn::read_checkpoint((c / "checkpoint.safetensors").string());
   CHECK(ca.model.at("refiner.mu.weight").to_vector() != cc.model.at("refiner.mu.weight").to_vector());
@@ -199,7 +174,7 @@ TEST_CASE("train_twostage: bad tile flags are refused with the reason") {
   const fs::path data = make_data(dir);
   auto error_of = [&](const std::string& args) {
     const fs::path log = dir.path() / "err.txt";
-    CHECK(run(RECON_TRAIN_TWOSTAGE_EXE, args, log) == 1);
+    CHECK(run_app(RECON_TRAIN_TWOSTAGE_EXE, args, log) == 1);
     return read_text(log);
   };
   const fs::path out = dir.path() / "bad";
@@ -215,18 +190,48 @@ TEST_CASE("train_twostage: bad tile flags are refused with the reason") {
   CHECK_MESSAGE(e.find("the folder " + (dir.path() / "no_piped").string() + " is missing") != std::string::npos, e);
 }
 
+TEST_CASE("train_twostage on whole images of mixed sizes stops before training; --train-tile takes them") {
+  recon_test::TempDir dir;
+  recon::Generator gen(11);
+  for (int i = 0; i < 16; ++i)
+    recon_test::write_noise_image(dir.path() / "normal" / ("n" + std::to_string(i) + ".png"), 32, 32, gen);
+  for (int i = 0; i < 3; ++i)
+    recon_test::write_noise_image(dir.path() / "abnormal" / ("a" + std::to_string(i) + ".png"), 32, 32, gen);
+  recon_test::write_noise_image(dir.path() / "abnormal" / "odd.png", 32, 30, gen);  // 30 wide
+  const std::string base = "--dataset folder --normal-dir '" + (dir.path() / "normal").string() +
+                           "' --abnormal-dir '" + (dir.path() / "abnormal").string() +
+                           "' --calibration-fraction 0.25 --width 8 --max-width 16 --refiner-width 8 --batch-size 4 "
+                           "--epochs-rotnet 1 --epochs-decoder 1 --epochs-refiner 1 --device cpu ";
+  const fs::path whole = dir.path() / "whole";
+  const recon_test::AppResult r = recon_test::run_app_output(
+      RECON_TRAIN_TWOSTAGE_EXE, base + "--out '" + whole.string() + "'", dir.path() / "whole.log");
+  CHECK(r.status == 1);
+  CHECK_MESSAGE(r.output.find("odd.png is 30x32 (width x height)") != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find("pass --image-size S") != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find("stage 1 (rotnet)") == std::string::npos, r.output);  // no training started
+  CHECK_FALSE(fs::exists(whole / "checkpoint.safetensors"));
+  // Windows at native resolution need no common size: the same set trains and scores every test image.
+  const fs::path tiles = dir.path() / "tiles";
+  const recon_test::AppResult ok = recon_test::run_app_output(
+      RECON_TRAIN_TWOSTAGE_EXE, base + "--train-tile 16 --tiles-per-epoch 32 --out '" + tiles.string() + "'",
+      dir.path() / "tiles.log");
+  REQUIRE_MESSAGE(ok.status == 0, ok.output);
+  const recon::nn::Json res = recon::nn::Json::parse(read_text(tiles / "result.json"));
+  CHECK(res.at("num_test").as_int() == 8 + 4);
+}
+
 TEST_CASE("train_twostage --dataset piped --all-classes: the 12 classes, half the normals in the test set") {
-  const fs::path root = fs::path(RECON_SOURCE_DIR) / ".." / "shared" / "data" / "piped";
-  REQUIRE_MESSAGE(fs::is_directory(root), root.string() << " is missing (the shared PIPED copy)");
+  const fs::path root = recon_test::shared_piped_root();
   recon_test::TempDir dir;
   const fs::path out = dir.path() / "piped";
   // No epochs and no scoring: the data plumbing only (the archive folder, its
   // data/ subfolder found), in a second.
-  const int rc = run(RECON_TRAIN_TWOSTAGE_EXE,
-                     "--dataset piped --data '" + root.string() +
-                         "' --all-classes --train-tile 64 --calibration-fraction 0.125 --epochs-rotnet 0 "
-                         "--epochs-decoder 0 --epochs-refiner 0 --no-score --device cpu --out '" + out.string() + "'",
-                     dir.path() / "log.txt");
+  const int rc = run_app(RECON_TRAIN_TWOSTAGE_EXE,
+                         "--dataset piped --data '" + root.string() +
+                             "' --all-classes --train-tile 64 --calibration-fraction 0.125 --epochs-rotnet 0 "
+                             "--epochs-decoder 0 --epochs-refiner 0 --no-score --device cpu --out '" +
+                             out.string() + "'",
+                         dir.path() / "log.txt");
   INFO(read_text(dir.path() / "log.txt"));
   REQUIRE(rc == 0);
   const Json runj = Json::parse(read_text(out / "run.json"));

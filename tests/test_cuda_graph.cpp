@@ -15,12 +15,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cuda_compare.hpp"
+#include "graph_test_util.hpp"
 #include "models/refiner.hpp"
 #include "models/rotnet.hpp"
 #include "models/twostage.hpp"
@@ -44,27 +44,16 @@ namespace {
 constexpr int kSteps = 5;
 constexpr int kWarmup = 2;
 
-// Bitwise equality of two float vectors (NaN payloads and the sign of zero included).
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
+using recon_test::graph_launches;
+using recon_test::same_bits;
 
-// Everything a run leaves behind, on the host.
-struct RunResult {
+// Everything a run leaves behind, on the host (and how its steps ran).
+struct RunResult : recon_test::GraphCounts {
   std::vector<std::vector<float>> outputs;  // per step
   std::vector<std::vector<float>> state;    // parameters, buffers, optimizer state
   int64_t step_count = 0;
   uint64_t generator_offset = 0;
-  int64_t captures = 0, replays = 0, eager = 0, graph_launches = 0;
 };
-
-int64_t graph_launches() {
-#if defined(RECON_SIMT)
-  return simt::graph_launches();
-#else
-  return 0;
-#endif
-}
 
 void collect_state(RunResult& r, const nn::Module& m, const nn::Optimizer& opt) {
   for (const auto& [name, p] : m.named_parameters()) r.state.push_back(p.to_vector());
@@ -141,10 +130,7 @@ RunResult train_classifier(bool graphs) {
     if (k > 0) r.outputs.push_back(step.outputs(id - 1));  // the previous step's: no wait for this one
   }
   r.outputs.push_back(step.outputs(kSteps - 1));
-  r.graph_launches = graph_launches() - launches;
-  r.captures = step.captures();
-  r.replays = step.replays();
-  r.eager = step.eager_steps();
+  r.record(step, launches);
   collect_state(r, net.all, opt);
   r.generator_offset = net.noise.offset();
   return r;
@@ -186,10 +172,7 @@ RunResult train_refiner(bool graphs) {
     step.run({x, x_hat});
     r.outputs.push_back(step.outputs(k));
   }
-  r.graph_launches = graph_launches() - launches;
-  r.captures = step.captures();
-  r.replays = step.replays();
-  r.eager = step.eager_steps();
+  r.record(step, launches);
   collect_state(r, refiner, opt);
   r.generator_offset = gen.offset();
   return r;
@@ -220,13 +203,13 @@ RunResult train_decoder(bool graphs) {
                                        }),
                      o);
   RunResult r;
+  const int64_t launches = graph_launches();
   for (int k = 0; k < kSteps; ++k) {
     Generator g(3000 + (uint64_t)k);
     step.run({Tensor::uniform({3, 1, 8, 8}, g, 0.f, 1.f).to(Device::cuda())});
     r.outputs.push_back(step.outputs(k));
   }
-  r.captures = step.captures();
-  r.replays = step.replays();
+  r.record(step, launches);
   collect_state(r, ae, opt);
   return r;
 }

@@ -12,12 +12,12 @@
 // without CUDA.
 #include <doctest/doctest.h>
 
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cuda_compare.hpp"
+#include "graph_test_util.hpp"
 #include "models/refiner.hpp"
 #include "models/rotnet.hpp"
 #include "models/twostage.hpp"
@@ -25,10 +25,6 @@
 #include "nn/optim.hpp"
 #include "runtime/cuda_graph.hpp"
 #include "runtime/ops.hpp"
-
-#if defined(RECON_WITH_CUDA)
-#include "runtime/cuda_api.hpp"
-#endif
 
 using namespace recon;
 
@@ -38,17 +34,8 @@ constexpr int kSteps = 4;    // per stage
 constexpr int64_t kBatch = 4;
 constexpr int kSize = 16;    // 16 x 16 gray images: one stride-2 RotNet stage to 8 x 8
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
-
-int64_t graph_launches() {
-#if defined(RECON_SIMT)
-  return simt::graph_launches();
-#else
-  return 0;
-#endif
-}
+using recon_test::graph_launches;
+using recon_test::same_bits;
 
 // The three parts of method 2, each drawing its initial weights from its own
 // generator (as apps/train_twostage does); `noise` then draws the refiner's
@@ -117,11 +104,10 @@ Tensor batch(int s, int k) {
   return Tensor::uniform({kBatch, 1, kSize, kSize}, g, 0.f, 1.f).to(Device::cuda());
 }
 
-struct StageRun {
+struct StageRun : recon_test::GraphCounts {
   std::vector<std::vector<float>> outputs;  // per step
   std::vector<std::vector<float>> state;    // after the stage
   uint64_t noise_offset = 0;
-  int64_t captures = 0, replays = 0, eager = 0, graph_launches = 0;
 };
 
 // Trains the three stages in order; one StageRun per stage.
@@ -148,10 +134,7 @@ std::vector<StageRun> train(bool graphs) {
       if (k > 0) r.outputs.push_back(step.outputs(id - 1));  // the previous step's, as the app reads them
     }
     r.outputs.push_back(step.outputs(kSteps - 1));
-    r.graph_launches = graph_launches() - launches;
-    r.captures = step.captures();
-    r.replays = step.replays();
-    r.eager = step.eager_steps();
+    r.record(step, launches);
     r.state = m.state(opt);
     r.noise_offset = m.noise.offset();
     runs.push_back(std::move(r));

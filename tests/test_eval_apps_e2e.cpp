@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "data/idx.hpp"
+#include "app_test_util.hpp"
 #include "idx_fixture.hpp"
 #include "data/image_io.hpp"
 #include "eval/report.hpp"
@@ -34,6 +35,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using recon_test::json_lines;
+using recon_test::read_text;
+using recon_test::run_shell;
 using recon_test::write_idx_split;
 constexpr int kSide = recon_test::kIdxSide;
 
@@ -43,57 +47,26 @@ data::Image idx_image(const std::vector<uint8_t>& pixels, int i) {
   return img;
 }
 
-int run(const std::string& cmd) {
-  const int status = std::system(cmd.c_str());
-  REQUIRE(status != -1);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<nn::Json> json_lines(const fs::path& p) {
-  std::vector<nn::Json> out;
-  std::istringstream in(read_text(p));
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(nn::Json::parse(line));
-  return out;
-}
-
 size_t count_of(const std::string& s, const std::string& what) {
   size_t n = 0;
   for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
   return n;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("recon_eval_e2e_" + std::to_string(getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
 #if defined(RECON_TRAIN_MULTIVIEW_BIN)
 // The trained checkpoint, shared by the cases (trained once).
 struct Trained {
-  TempDir tmp;
+  recon_test::TempDir tmp;
   fs::path ckpt;
   std::vector<uint8_t> test_pixels;
   Trained() {
-    const fs::path data_dir = tmp.path / "data", out = tmp.path / "train", log = tmp.path / "train.log";
+    const fs::path data_dir = tmp.path() / "data", out = tmp.path() / "train", log = tmp.path() / "train.log";
     fs::create_directories(data_dir);
     write_idx_split(data_dir, "train", 300, 1);
     test_pixels = write_idx_split(data_dir, "t10k", 100, 2);
-    const int rc = run(std::string(RECON_TRAIN_MULTIVIEW_BIN) + " --data " + data_dir.string() + " --out " +
-                       out.string() + " --epochs 1 --batch-size 32 --width 8 --latent 16 --seed 3 > " + log.string() +
-                       " 2>&1");
+    const int rc =
+        run_shell(std::string(RECON_TRAIN_MULTIVIEW_BIN) + " --data " + data_dir.string() + " --out " + out.string() +
+                  " --epochs 1 --batch-size 32 --width 8 --latent 16 --seed 3 > " + log.string() + " 2>&1");
     INFO("train_multiview log:\n" << read_text(log));
     REQUIRE(rc == 0);
     ckpt = out / "checkpoint.safetensors";
@@ -125,10 +98,10 @@ TEST_CASE("train_multiview stores the calibrated threshold") {
 
 TEST_CASE("recon_eval writes the metrics and the report; recon_predict gives the same scores") {
   Trained& t = trained();
-  const fs::path out = t.tmp.path / "eval", log = t.tmp.path / "eval.log";
+  const fs::path out = t.tmp.path() / "eval", log = t.tmp.path() / "eval.log";
   const std::string eval_bin = RECON_EVAL_BIN, predict_bin = RECON_PREDICT_BIN;
-  int rc = run(eval_bin + " --checkpoint " + t.ckpt.string() + " --out " + out.string() + " > " + log.string() +
-               " 2>&1");
+  int rc = run_shell(eval_bin + " --checkpoint " + t.ckpt.string() + " --out " + out.string() + " > " + log.string() +
+                     " 2>&1");
   INFO("recon_eval log:\n" << read_text(log));
   REQUIRE(rc == 0);
   const nn::Json m = nn::Json::parse(read_text(out / "metrics.json"));
@@ -148,13 +121,13 @@ TEST_CASE("recon_eval writes the metrics and the report; recon_predict gives the
   CHECK(count_of(html, "<svg") == 3);
 
   // recon_predict on PNGs of the first test images: bit-identical scores.
-  const fs::path imgs = t.tmp.path / "imgs", pred = t.tmp.path / "pred", plog = t.tmp.path / "pred.jsonl";
+  const fs::path imgs = t.tmp.path() / "imgs", pred = t.tmp.path() / "pred", plog = t.tmp.path() / "pred.jsonl";
   fs::create_directories(imgs);
   const int n = 8;
   for (int i = 0; i < n; ++i) data::write_png(imgs / ("img" + std::to_string(i) + ".png"), idx_image(t.test_pixels, i));
-  rc = run(predict_bin + " --checkpoint " + t.ckpt.string() + " --input " + imgs.string() + " --out " + pred.string() +
-           " > " + plog.string() + " 2> " + (t.tmp.path / "pred.err").string());
-  INFO("recon_predict stderr:\n" << read_text(t.tmp.path / "pred.err"));
+  rc = run_shell(predict_bin + " --checkpoint " + t.ckpt.string() + " --input " + imgs.string() + " --out " +
+                 pred.string() + " > " + plog.string() + " 2> " + (t.tmp.path() / "pred.err").string());
+  INFO("recon_predict stderr:\n" << read_text(t.tmp.path() / "pred.err"));
   REQUIRE(rc == 0);
   const std::vector<nn::Json> lines = json_lines(plog);
   REQUIRE(lines.size() == (size_t)n);
@@ -176,9 +149,9 @@ TEST_CASE("recon_eval writes the metrics and the report; recon_predict gives the
   CHECK(above <= 5);
 
   // Tile mode on 28x28 images: one window each, the same scores as whole images.
-  const fs::path tout = t.tmp.path / "eval_tile";
-  rc = run(eval_bin + " --checkpoint " + t.ckpt.string() + " --out " + tout.string() + " --tile 28 --stride 14 > " +
-           log.string() + " 2>&1");
+  const fs::path tout = t.tmp.path() / "eval_tile";
+  rc = run_shell(eval_bin + " --checkpoint " + t.ckpt.string() + " --out " + tout.string() +
+                 " --tile 28 --stride 14 > " + log.string() + " 2>&1");
   REQUIRE(rc == 0);
   const nn::Json mt = nn::Json::parse(read_text(tout / "metrics.json"));
   CHECK(mt.at("tile").as_int() == 28);
@@ -193,12 +166,12 @@ TEST_CASE("recon_predict tile mode stitches a larger image") {
   const data::Image ramp = idx_image(t.test_pixels, 0), noise = idx_image(t.test_pixels, 1);
   for (int y = 0; y < 56; ++y)
     for (int x = 0; x < 42; ++x) big.at(0, y, x) = (y < 28 ? ramp : noise).at(0, y % 28, x % 28);
-  const fs::path png = t.tmp.path / "big.png", pred = t.tmp.path / "pred_tile", plog = t.tmp.path / "tile.jsonl";
+  const fs::path png = t.tmp.path() / "big.png", pred = t.tmp.path() / "pred_tile", plog = t.tmp.path() / "tile.jsonl";
   data::write_png(png, big);
-  const int rc = run(std::string(RECON_PREDICT_BIN) + " --checkpoint " + t.ckpt.string() + " --input " + png.string() +
-                     " --out " + pred.string() + " --tile 28 --stride 14 > " + plog.string() + " 2> " +
-                     (t.tmp.path / "tile.err").string());
-  INFO(read_text(plog) << read_text(t.tmp.path / "tile.err"));
+  const int rc = run_shell(std::string(RECON_PREDICT_BIN) + " --checkpoint " + t.ckpt.string() + " --input " +
+                           png.string() + " --out " + pred.string() + " --tile 28 --stride 14 > " + plog.string() +
+                           " 2> " + (t.tmp.path() / "tile.err").string());
+  INFO(read_text(plog) << read_text(t.tmp.path() / "tile.err"));
   REQUIRE(rc == 0);
   const std::vector<nn::Json> lines = json_lines(plog);
   REQUIRE(lines.size() >= 1);
@@ -226,17 +199,18 @@ TEST_CASE("the report renders in headless Chromium with curves, histograms and t
     FAIL("headless Chromium is not installed: install the Debian package (apt-get install -y chromium; test.sh "
          "installs it)");
   Trained& t = trained();
-  const fs::path out = t.tmp.path / "eval_render", shot = t.tmp.path / "shot.png", profile = t.tmp.path / "profile";
-  REQUIRE(run(std::string(RECON_EVAL_BIN) + " --checkpoint " + t.ckpt.string() + " --out " + out.string() +
-              " > /dev/null 2>&1") == 0);
+  const fs::path out = t.tmp.path() / "eval_render", shot = t.tmp.path() / "shot.png",
+                 profile = t.tmp.path() / "profile";
+  REQUIRE(run_shell(std::string(RECON_EVAL_BIN) + " --checkpoint " + t.ckpt.string() + " --out " + out.string() +
+                    " > /dev/null 2>&1") == 0);
   const std::string cmd = "timeout 120 " + chromium +
                           " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
                           "--disable-background-networking --disable-component-update --disable-sync --user-data-dir=" +
                           profile.string() + " --screenshot=" + shot.string() + " --window-size=1200,2000 file://" +
-                          fs::absolute(out / "report.html").string() + " > " + (t.tmp.path / "chromium.log").string() +
-                          " 2>&1";
-  const int rc = run(cmd);
-  INFO("chromium log:\n" << read_text(t.tmp.path / "chromium.log"));
+                          fs::absolute(out / "report.html").string() + " > " +
+                          (t.tmp.path() / "chromium.log").string() + " 2>&1";
+  const int rc = run_shell(cmd);
+  INFO("chromium log:\n" << read_text(t.tmp.path() / "chromium.log"));
   REQUIRE(rc == 0);
   REQUIRE(fs::exists(shot));
   const data::Image img = data::read_image(shot, 3);
@@ -278,17 +252,17 @@ TEST_CASE("the report renders in headless Chromium with curves, histograms and t
 
 TEST_CASE("recon_eval and recon_predict usage errors") {
   Trained& t = trained();
-  const std::string quiet = " > " + (t.tmp.path / "usage.log").string() + " 2>&1";
+  const std::string quiet = " > " + (t.tmp.path() / "usage.log").string() + " 2>&1";
   const std::string eval_bin = RECON_EVAL_BIN, predict_bin = RECON_PREDICT_BIN;
-  CHECK(run(eval_bin + " --help" + quiet) == 0);
-  CHECK(read_text(t.tmp.path / "usage.log").find("--tile") != std::string::npos);
-  CHECK(run(eval_bin + " --no-such-flag" + quiet) == 2);
-  CHECK(run(eval_bin + quiet) == 1);  // no checkpoint
-  CHECK(run(eval_bin + " --checkpoint " + (t.tmp.path / "missing.safetensors").string() + quiet) == 1);
-  CHECK(run(predict_bin + " --checkpoint " + t.ckpt.string() + quiet) == 1);  // no input
-  CHECK(read_text(t.tmp.path / "usage.log").find("--input") != std::string::npos);
-  CHECK(run(predict_bin + " --checkpoint " + t.ckpt.string() + " --input " + (t.tmp.path / "nope.png").string() +
-            quiet) == 1);
+  CHECK(run_shell(eval_bin + " --help" + quiet) == 0);
+  CHECK(read_text(t.tmp.path() / "usage.log").find("--tile") != std::string::npos);
+  CHECK(run_shell(eval_bin + " --no-such-flag" + quiet) == 2);
+  CHECK(run_shell(eval_bin + quiet) == 1);  // no checkpoint
+  CHECK(run_shell(eval_bin + " --checkpoint " + (t.tmp.path() / "missing.safetensors").string() + quiet) == 1);
+  CHECK(run_shell(predict_bin + " --checkpoint " + t.ckpt.string() + quiet) == 1);  // no input
+  CHECK(read_text(t.tmp.path() / "usage.log").find("--input") != std::string::npos);
+  CHECK(run_shell(predict_bin + " --checkpoint " + t.ckpt.string() + " --input " +
+                  (t.tmp.path() / "nope.png").string() + quiet) == 1);
 }
 
 #endif

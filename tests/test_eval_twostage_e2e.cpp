@@ -8,20 +8,16 @@
 // recon_eval, decided at that threshold. tests/CMakeLists.txt passes the
 // three binaries; without the apps the suite reports as skipped (77).
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "data/synthetic.hpp"
 #include "models/multiview.hpp"
 #include "nn/json.hpp"
-#include "test_data_util.hpp"
+#include "app_test_util.hpp"
 
 #if !defined(RECON_TRAIN_TWOSTAGE_BIN) || !defined(RECON_EVAL_BIN) || !defined(RECON_PREDICT_BIN)
 TEST_CASE("recon_eval / recon_predict on method 2 (skipped: the apps are not built)") { std::exit(77); }
@@ -31,28 +27,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using recon::nn::Json;
-
-// Runs `cmd` with one OpenMP thread (tiny networks, shared machine); returns its exit status.
-int run(const std::string& cmd) {
-  const int status = std::system(("OMP_NUM_THREADS=1 " + cmd).c_str());
-  REQUIRE(status != -1);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<Json> json_lines(const fs::path& p) {
-  std::vector<Json> out;
-  std::istringstream in(read_text(p));
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(Json::parse(line));
-  return out;
-}
+using recon_test::json_lines;
+using recon_test::read_text;
+using recon_test::run_app;
 
 }  // namespace
 
@@ -60,30 +37,16 @@ TEST_CASE("recon_eval and recon_predict score a train_twostage checkpoint as tra
   recon_test::TempDir dir;
   // The set of test_train_twostage_e2e: 48 gray 32 x 32 training normals, 12
   // good and 3 x 8 defective test images, with masks.
-  recon::data::SyntheticOptions so;
-  so.size = 32;
-  so.channels = 1;
-  so.train_count = 48;
-  so.test_good_count = 12;
-  so.test_defect_count = 8;
-  so.seed = 3;
-  const fs::path data = dir.path() / "data", train = dir.path() / "train";
-  recon::data::write_synthetic_mvtec(data, "tex", so);
+  const fs::path data = recon_test::write_tex_category(dir.path(), 32, 48, 12, 8, 3), train = dir.path() / "train";
   // Four defective images relabelled normal (moved to test/good, masks
   // dropped): the model ranks them high, so the AUROC is below 1 and its
   // agreement between the apps says something about the scores.
-  for (const char* defect : {"scratch", "blob"})
-    for (int k = 0; k < 2; ++k) {
-      const std::string n = "00" + std::to_string(k);
-      fs::rename(data / "tex" / "test" / defect / (n + ".png"),
-                 data / "tex" / "test" / "good" / ("1" + std::to_string(k) + "_" + defect + ".png"));
-      fs::remove(data / "tex" / "ground_truth" / defect / (n + "_mask.png"));
-    }
+  recon_test::relabel_as_good(data / "tex", {"scratch", "blob"}, 2, "1");
   const fs::path train_log = dir.path() / "train.log";
-  int rc = run(std::string("'") + RECON_TRAIN_TWOSTAGE_BIN + "' --dataset mvtec --data '" + data.string() +
-               "' --category tex --calibration-fraction 0.25 --width 8 --max-width 16 --refiner-width 8 "
-               "--batch-size 8 --device cpu --seed 5 --epochs-rotnet 2 --epochs-decoder 3 --epochs-refiner 2 "
-               "--out '" + train.string() + "' > '" + train_log.string() + "' 2>&1");
+  int rc = run_app(
+      RECON_TRAIN_TWOSTAGE_BIN,
+      recon_test::twostage_tiny_args(data, train, "--seed 5 --epochs-rotnet 2 --epochs-decoder 3 --epochs-refiner 2"),
+      train_log);
   INFO("train_twostage log:\n" << read_text(train_log));
   REQUIRE(rc == 0);
   const Json run_json = Json::parse(read_text(train / "run.json"));
@@ -103,8 +66,7 @@ TEST_CASE("recon_eval and recon_predict score a train_twostage checkpoint as tra
 
   // recon_eval on the checkpoint's own data (no data flags): the same test set and numbers.
   const fs::path eval_out = dir.path() / "eval", eval_log = dir.path() / "eval.log";
-  rc = run(std::string("'") + RECON_EVAL_BIN + "' --checkpoint '" + ckpt.string() + "' --out '" + eval_out.string() +
-           "' > '" + eval_log.string() + "' 2>&1");
+  rc = run_app(RECON_EVAL_BIN, "--checkpoint '" + ckpt.string() + "' --out '" + eval_out.string() + "'", eval_log);
   INFO("recon_eval log:\n" << read_text(eval_log));
   REQUIRE(rc == 0);
   const Json m = Json::parse(read_text(eval_out / "metrics.json"));
@@ -130,8 +92,9 @@ TEST_CASE("recon_eval and recon_predict score a train_twostage checkpoint as tra
   for (size_t i : picks) inputs += " --input '" + scores[i].at("source").as_string() + "'";
   const fs::path pred_out = dir.path() / "pred", pred_jsonl = dir.path() / "pred.jsonl",
                  pred_err = dir.path() / "pred.err";
-  rc = run(std::string("'") + RECON_PREDICT_BIN + "' --checkpoint '" + ckpt.string() + "'" + inputs + " --out '" +
-           pred_out.string() + "' > '" + pred_jsonl.string() + "' 2> '" + pred_err.string() + "'");
+  rc = recon_test::run_shell(std::string("OMP_NUM_THREADS=1 '") + RECON_PREDICT_BIN + "' --checkpoint '" +
+                             ckpt.string() + "'" + inputs + " --out '" + pred_out.string() + "' > '" +
+                             pred_jsonl.string() + "' 2> '" + pred_err.string() + "'");
   INFO("recon_predict stderr:\n" << read_text(pred_err));
   REQUIRE(rc == 0);
   const std::vector<Json> lines = json_lines(pred_jsonl);

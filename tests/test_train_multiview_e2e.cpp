@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "data/idx.hpp"
+#include "app_test_util.hpp"
 #include "idx_fixture.hpp"
 #include "models/conv_ae.hpp"
 #include "models/difficulty.hpp"
@@ -32,31 +33,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using recon_test::read_text;
+using recon_test::run_shell;
 using recon_test::write_idx_split;
-
-// Runs a shell command; returns its exit status.
-int run(const std::string& cmd) {
-  const int status = std::system(cmd.c_str());
-  REQUIRE(status != -1);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("recon_mv_e2e_" + std::to_string(getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 }  // namespace
 
@@ -65,8 +44,8 @@ TEST_CASE("train_multiview end to end (skipped: the apps are not built)") { std:
 #else
 
 TEST_CASE("train_multiview trains, calibrates, writes metrics and a loadable checkpoint") {
-  TempDir tmp;
-  const fs::path data_dir = tmp.path / "data", out = tmp.path / "out", log = tmp.path / "log.txt";
+  recon_test::TempDir tmp;
+  const fs::path data_dir = tmp.path() / "data", out = tmp.path() / "out", log = tmp.path() / "log.txt";
   fs::create_directories(data_dir);
   write_idx_split(data_dir, "train", 300, 1);
   write_idx_split(data_dir, "t10k", 100, 2);
@@ -74,7 +53,7 @@ TEST_CASE("train_multiview trains, calibrates, writes metrics and a loadable che
   const std::string cmd = bin + " --data " + data_dir.string() + " --out " + out.string() +
                           " --epochs 1 --batch-size 32 --width 8 --latent 16 --difficulty all --seed 3 > " +
                           log.string() + " 2>&1";
-  const int rc = run(cmd);
+  const int rc = run_shell(cmd);
   INFO("log:\n" << read_text(log));
   REQUIRE(rc == 0);
 
@@ -134,18 +113,18 @@ TEST_CASE("train_multiview trains, calibrates, writes metrics and a loadable che
 }
 
 TEST_CASE("train_multiview usage errors") {
-  TempDir tmp;
+  recon_test::TempDir tmp;
   const std::string bin = RECON_TRAIN_MULTIVIEW_BIN;
-  const std::string quiet = " > " + (tmp.path / "log.txt").string() + " 2>&1";
-  CHECK(run(bin + " --help" + quiet) == 0);
-  const std::string help = read_text(tmp.path / "log.txt");
+  const std::string quiet = " > " + (tmp.path() / "log.txt").string() + " 2>&1";
+  CHECK(run_shell(bin + " --help" + quiet) == 0);
+  const std::string help = read_text(tmp.path() / "log.txt");
   for (const char* flag : {"--difficulty", "--normalization", "--ssim-weight", "--device", "--weights", "--epochs"})
     CHECK(help.find(flag) != std::string::npos);
-  CHECK(run(bin + " --no-such-flag" + quiet) == 2);
-  CHECK(run(bin + " --data " + tmp.path.string() + " --difficulty nope" + quiet) == 1);
-  CHECK(read_text(tmp.path / "log.txt").find("unknown difficulty measure") != std::string::npos);
-  CHECK(run(bin + " --weights 1,2" + quiet) == 1);
-  CHECK(run(bin + " --data " + (tmp.path / "missing").string() + quiet) == 1);
+  CHECK(run_shell(bin + " --no-such-flag" + quiet) == 2);
+  CHECK(run_shell(bin + " --data " + tmp.path().string() + " --difficulty nope" + quiet) == 1);
+  CHECK(read_text(tmp.path() / "log.txt").find("unknown difficulty measure") != std::string::npos);
+  CHECK(run_shell(bin + " --weights 1,2" + quiet) == 1);
+  CHECK(run_shell(bin + " --data " + (tmp.path() / "missing").string() + quiet) == 1);
 }
 
 #endif

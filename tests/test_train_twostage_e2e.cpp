@@ -7,20 +7,14 @@
 // NaN loss stops naming the stage and step and keeps the last good checkpoint.
 // The app's path comes from tests/CMakeLists.txt (RECON_TRAIN_TWOSTAGE_EXE).
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
-#include "data/synthetic.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/json.hpp"
-#include "runtime/error.hpp"
+#include "app_test_util.hpp"
 #include "checkpoint_compare.hpp"
-#include "test_data_util.hpp"
 
 #ifdef RECON_TRAIN_TWOSTAGE_EXE
 
@@ -28,47 +22,24 @@ namespace {
 
 namespace fs = std::filesystem;
 using recon::nn::Json;
+using recon_test::read_text;
 
 // Runs the app with `args`, output to `log`; returns its exit status.
 int run_app(const std::string& args, const fs::path& log) {
-  // One OpenMP thread: the networks are tiny, and on a shared machine
-  // spinning OpenMP barriers slow a 2-thread run down many times.
-  const std::string cmd = std::string("OMP_NUM_THREADS=1 '") + RECON_TRAIN_TWOSTAGE_EXE + "' " + args + " > '" +
-                          log.string() + "' 2>&1";
-  const int rc = std::system(cmd.c_str());
-  REQUIRE_MESSAGE(WIFEXITED(rc), "the app did not exit normally: " << cmd);
-  return WEXITSTATUS(rc);
+  return recon_test::run_app(RECON_TRAIN_TWOSTAGE_EXE, args, log);
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// A small gray texture category: 48 training normals (a fifth held out for
+// A small gray texture category: 48 training normals (a quarter held out for
 // calibration), 12 good and 3 x 8 defective test images, 32 x 32 pixels.
 fs::path make_data(const recon_test::TempDir& dir) {
-  recon::data::SyntheticOptions so;
-  so.size = 32;
-  so.channels = 1;
-  so.train_count = 48;
-  so.test_good_count = 12;
-  so.test_defect_count = 8;
-  so.seed = 3;
-  recon::data::write_synthetic_mvtec(dir.path() / "data", "tex", so);
-  return dir.path() / "data";
+  return recon_test::write_tex_category(dir.path(), 32, 48, 12, 8, 3);
 }
 
 // Tiny networks and epochs: a full run takes a few seconds on 2 cores.
 std::string tiny_args(const fs::path& data, const fs::path& out, const std::string& epochs) {
-  return "--dataset mvtec --data '" + data.string() + "' --category tex --calibration-fraction 0.25 " +
-         "--width 8 --max-width 16 --refiner-width 8 --batch-size 8 --device cpu --seed 5 " + epochs + " --out '" +
-         out.string() + "'";
+  return recon_test::twostage_tiny_args(data, out, "--seed 5 " + epochs);
 }
 
-// Every tensor of two checkpoints, bitwise.
 }  // namespace
 
 TEST_CASE("train_twostage: all three stages on tiny synthetic data; anomalies score above normals") {

@@ -11,9 +11,9 @@ with a sampled z, at the same shapes and on the same inputs.
     kernels_torch.py DIR --device cuda --json torch_kernels.json \\
         [--ours bench_kernels.json]          # one table with the ratio
 
-The SSIM, entropy and information-reduction composites are
-twostage_torch.py's (imported from there: one place for each); the local
-entropy is written here, as in torch_twin.cpp. Before timing, every case is
+The SSIM, entropy and information-reduction composites and their timed
+steps (op_step) are twostage_torch.py's (imported from there: one place for
+each); the local entropy is written here, as in torch_twin.cpp. Before timing, every case is
 validated against ReconAD's exported values (loss and both gradients of the
 SSIM, the entropies, kl and its gradients with z = mu; max |ours - torch| <=
 2e-3 max |torch| + 1e-6; exit 1 otherwise). On CUDA each run is timed with
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from twostage_torch import (ATOL, TOL, image_entropy, information_reduction,  # noqa: E402
-                            read_safetensors, ssim_map)
+                            op_step, read_safetensors, ssim_map)
 
 OPS = ["ssim_fwd_bwd", "image_entropy", "local_entropy", "info_red_fwd_bwd"]
 FLUSH_BYTES = 256 << 20  # > the 50 MiB L2 of an H100/H200
@@ -87,21 +87,13 @@ def make_step(op, a, b, mu, logvar, k, bins):
     a, b = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
     mu, logvar = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
 
-    def step():
-        if op == 0:
-            a.grad = b.grad = None
-            (1 - ssim_map(a, b).mean()).backward()
-        elif op == 1:
-            with torch.no_grad():
-                image_entropy(a)
-        elif op == 2:
+    if op == 2:
+        def step():
             with torch.no_grad():
                 local_entropy(a, k, bins)
-        else:
-            mu.grad = logvar.grad = None
-            z, kl = information_reduction(mu, logvar, True)
-            (z.sum() + kl).backward()
-    return step
+        return step
+    which = {0: 0, 1: 1, 3: 2}[op]  # twostage_torch.op_step's SSIM, entropy, information reduction
+    return lambda: op_step(which, a, b, mu, logvar)
 
 
 def median_ms(step, device, warmup, runs, flush):
