@@ -428,9 +428,10 @@ int run(Config cfg) {
 
   // ---- outputs ------------------------------------------------------------------------
   // The decision threshold: a quantile of the calibration normals' fused scores.
-  models::fit_threshold_quantile(
+  const std::string threshold_warning = models::fit_threshold_quantile(
       ckpt_calib, models::apply_calibration(ckpt_calib, calib.errors, calib.difficulty.at(ckpt_calib.measure)).fused,
       cfg.threshold_quantile);
+  if (!threshold_warning.empty()) std::printf("  warning: %s\n", threshold_warning.c_str());
   models::save_scored_checkpoint(ckpt, model, ckpt_calib, config_json(cfg));
   nn::Json ck = nn::Json::object();
   ck.set("measure", nn::Json(models::difficulty_measure_name(ckpt_calib.measure)));

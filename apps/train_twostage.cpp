@@ -812,9 +812,10 @@ nn::Json ClassRun::score() {
   // decision threshold of the final checkpoint (recon_eval, recon_predict) is
   // a quantile of the calibration normals' fused x_tilde image scores.
   const size_t n_cal = data_.split.calibration->size(), n_test = data_.split.test->size();
-  models::fit_threshold_quantile(
+  const std::string threshold_warning = models::fit_threshold_quantile(
       cal_tilde, image_max(models::apply_calibration(cal_tilde, cal.tilde, cal.d).fused, cal.image, n_cal),
       cfg_.threshold_quantile);
+  if (!threshold_warning.empty()) std::printf("[%s] warning: %s\n", cls_.c_str(), threshold_warning.c_str());
 
   nn::Json result = nn::Json::object();
   nn::Json auroc = nn::Json::object();

@@ -168,7 +168,7 @@ double quantile_of(std::vector<double> v, double q) {
 }
 }  // namespace
 
-void fit_threshold_quantile(Calibration& c, const std::vector<double>& normal_fused, double q) {
+std::string fit_threshold_quantile(Calibration& c, const std::vector<double>& normal_fused, double q) {
   RECON_CHECK(!normal_fused.empty(), "fit_threshold_quantile: no calibration scores");
   RECON_CHECK(q > 0 && q <= 1, "fit_threshold_quantile: the quantile must lie in (0, 1], got " << q);
   c.threshold = quantile_of(normal_fused, q);
@@ -176,6 +176,15 @@ void fit_threshold_quantile(Calibration& c, const std::vector<double>& normal_fu
   std::ostringstream rule;
   rule << "quantile " << q;
   c.threshold_rule = rule.str();
+  const double n = (double)normal_fused.size();
+  if (q >= 1 || n * (1 - q) >= 1) return "";
+  std::ostringstream w;
+  w << "the " << q << " quantile of only " << normal_fused.size()
+    << " calibration scores lies among their largest values, so the false-positive rate of " << (1 - q)
+    << " it stands for is not supported by the data (that needs at least " << (int64_t)std::ceil(1 / (1 - q) - 1e-9)
+    << " held-out normals): expect more false alarms; hold out more normals (--calibration-fraction) or lower "
+       "--threshold-quantile";
+  return w.str();
 }
 
 void fit_threshold_f1(Calibration& c, const std::vector<double>& fused, const std::vector<int>& labels) {

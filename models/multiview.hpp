@@ -118,8 +118,11 @@ Calibration fit_calibration(const ViewErrors& normals, const std::vector<float>&
 
 // The threshold as the q-quantile (linear interpolation between order
 // statistics, numpy's default) of the calibration normals' fused scores,
-// q in (0, 1]; also sets score_center to their median.
-void fit_threshold_quantile(Calibration& c, const std::vector<double>& normal_fused, double q);
+// q in (0, 1]; also sets score_center to their median. Returns a warning
+// for the user (empty when none): with fewer than 1 / (1 - q) scores the
+// quantile lies between the largest calibration scores, so the
+// false-positive rate 1 - q it stands for is not supported by the data.
+std::string fit_threshold_quantile(Calibration& c, const std::vector<double>& normal_fused, double q);
 // The threshold of the best F1 (eval::f1_max) on labelled validation scores
 // (0 normal, 1 anomalous; both present); score_center is the normals' median.
 void fit_threshold_f1(Calibration& c, const std::vector<double>& fused, const std::vector<int>& labels);

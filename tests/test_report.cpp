@@ -119,6 +119,13 @@ TEST_CASE("the calibration's decision threshold: quantile, F1-max, JSON, normali
   CHECK(back.score_center == c.score_center);
   CHECK(back.threshold_rule == c.threshold_rule);
   CHECK_THROWS_AS(models::fit_threshold_quantile(c, {1, 2}, 0.0), Error);
+  // Too few scores for the false-positive rate a quantile stands for: a
+  // warning naming the count and the number needed; enough: none.
+  const std::string few = models::fit_threshold_quantile(c, {1, 2, 3, 4, 5, 6}, 0.99);
+  CHECK_MESSAGE(few.find("only 6 calibration scores") != std::string::npos, few);
+  CHECK_MESSAGE(few.find("at least 100 held-out normals") != std::string::npos, few);
+  CHECK(models::fit_threshold_quantile(c, std::vector<double>(100, 1.0), 0.99).empty());
+  CHECK(models::fit_threshold_quantile(c, {1, 2, 3, 4, 5, 6}, 0.8).empty());  // 6 x 0.2 >= 1
   CHECK_THROWS_AS(models::fit_threshold_quantile(c, {}, 0.5), Error);
 
   models::fit_threshold_f1(c, {0.1, 0.2, 0.7, 0.8, 0.9, 0.6}, {0, 0, 1, 1, 1, 0});
