@@ -1,14 +1,15 @@
 // The datasets of the anomaly-detection apps behind one set of flags:
 // --dataset fashion-mnist|idx|mvtec|folder|piped, --data PATH, --category
 // (MVTec category, PIPED class), --normal-dir/--abnormal-dir/--mask-dir
-// (folder layout), --image-size. Each becomes an AnomalySplit (train normals,
+// (folder layout), --image-size, --channels. Each becomes an AnomalySplit (train normals,
 // held-out calibration normals, test set labelled 0 normal / 1 anomalous)
 // plus the transform that brings every image to the model's size. "Classes"
 // for --all-classes are the ten class indices of an IDX set, the categories
 // under an MVTec root or the classes of PIPED. Random-tile training
 // (TileSampling) draws fixed-size windows of the training normals at native
 // resolution instead. add_data_flags registers the flags on a Cli;
-// check_one_image_size refuses a set of mixed sizes before any training.
+// check_one_image_shape refuses a set of mixed sizes or channel counts before
+// any training.
 // Header-only: apps are thin mains.
 #pragma once
 #include <algorithm>
@@ -37,6 +38,7 @@ struct DataSpec {
   std::string category;                // MVTec category or PIPED class
   std::string normal_dir, abnormal_dir, mask_dir;  // folder layout
   int image_size = 0;                  // resize to image_size x image_size; 0 keeps the stored size
+  int channels = 0;                    // 0 as stored, 1 every image to gray, 3 to RGB (IDX: always 1)
   // Held out of the training normals (never trained on). Folder layout and
   // PIPED: a fraction of all normals, taken from those left after the test part.
   double calibration_fraction = 0.1;
@@ -66,6 +68,9 @@ inline void add_data_flags(Cli& cli, DataSpec& spec, int& normal_class, const st
   cli.add("--mask-dir", spec.mask_dir, "folder layout: masks of the anomalous images (" + mask_dir_use + ")");
   cli.add("--image-size", spec.image_size,
           "resize images to SIZE x SIZE (0: keep; a set of mixed sizes needs it" + image_size_note + ")");
+  cli.add("--channels", spec.channels,
+          "0: keep each file's channels (a set mixing gray and colour files needs 1 or 3); 1: convert every image "
+          "to gray (BT.601 luma); 3: to RGB. IDX sets are gray");
   cli.add("--calibration-fraction", spec.calibration_fraction,
           "training normals held out for calibration and held-out reports (never trained on); folder layout and "
           "PIPED: a fraction of all normals, taken from those the test set leaves");
@@ -138,8 +143,13 @@ inline std::vector<std::string> list_anomaly_classes(const DataSpec& s) {
 // calibration, the rest train (data::holdout_split, as recon_eval splits).
 inline AnomalyData load_anomaly_data(const DataSpec& s, const std::string& cls, uint64_t seed) {
   check_data_kind(s);
+  RECON_CHECK(s.channels == 0 || s.channels == 1 || s.channels == 3,
+              "--channels must be 0 (as stored), 1 (gray) or 3 (RGB), got " << s.channels);
   AnomalyData d;
   if (is_idx_kind(s)) {
+    RECON_CHECK(s.channels != 3, "--channels 3: --dataset " << s.kind
+                                     << " holds gray images (one channel); pass --channels 0 or 1, or use a "
+                                        "dataset of files (folder, mvtec, piped) to train on RGB");
     const int k = std::stoi(cls);
     RECON_CHECK(k >= 0 && k <= 9, "--normal-class must be 0-9, got " << k);
     data::DatasetPtr train, test;
@@ -160,8 +170,8 @@ inline AnomalyData load_anomaly_data(const DataSpec& s, const std::string& cls, 
     const std::string cat = cls.empty() ? s.category : cls;
     RECON_CHECK(!cat.empty(), "--dataset mvtec needs --category (or --all-classes); categories under "
                                   << s.path << ": " << join_names(data::list_mvtec_categories(s.path)));
-    auto train = data::load_mvtec(s.path, cat, data::Split::Train);
-    auto test = data::load_mvtec(s.path, cat, data::Split::Test);
+    auto train = data::load_mvtec(s.path, cat, data::Split::Train, s.channels);
+    auto test = data::load_mvtec(s.path, cat, data::Split::Test, s.channels);
     // train/good is all label 0 and test labels are 0 good / 1 defect, so the
     // one-class split with class 0 holds out calibration normals and keeps the labels.
     d.split = data::one_class_split(train, test, 0, s.calibration_fraction, seed);
@@ -171,7 +181,8 @@ inline AnomalyData load_anomaly_data(const DataSpec& s, const std::string& cls, 
     const std::string c = cls.empty() ? s.category : cls;
     RECON_CHECK(!c.empty(), "--dataset piped needs --category (or --all-classes); classes under "
                                 << root << ": " << join_names(data::list_piped_classes(root)));
-    d.split = data::holdout_split(data::load_piped_class(root, c), s.test_fraction, s.calibration_fraction, seed);
+    d.split = data::holdout_split(data::load_piped_class(root, c, s.channels), s.test_fraction,
+                                  s.calibration_fraction, seed);
     d.description = "piped " + root + ", class " + c;
   } else {
     RECON_CHECK(!s.normal_dir.empty(), "--dataset folder needs --normal-dir (and --abnormal-dir for a test set)");
@@ -180,6 +191,7 @@ inline AnomalyData load_anomaly_data(const DataSpec& s, const std::string& cls, 
     fo.normal_dir = s.normal_dir;
     fo.abnormal_dir = s.abnormal_dir;
     if (!s.mask_dir.empty()) fo.mask_dirs = {s.mask_dir};
+    fo.channels = s.channels;
     d.split = data::holdout_split(data::load_folder(fo), s.test_fraction, s.calibration_fraction, seed);
     d.description = "folder normal " + s.normal_dir + ", abnormal " + s.abnormal_dir;
   }
@@ -199,11 +211,20 @@ inline AnomalyData load_anomaly_data(const DataSpec& s, const std::string& cls, 
   return d;
 }
 
-// ---- one image size ----------------------------------------------------------------
+// ---- one image shape ---------------------------------------------------------------
 
-// The width and height in the header of a PNG or BMP file, read without
-// decoding; false for another format (or a file too short to be one).
-inline bool image_header_size(const std::string& path, int& width, int& height) {
+// The width, height and decoded channel count of a PNG or BMP file, read from
+// its header without decoding; false for another format (or a file too short
+// to be one). The channels are those read_image(path) returns (channels 0),
+// which follows stb_image's own count (data/image_io.cpp: 1 or 2 stored
+// channels -> 1, 3 or 4 -> 3):
+//   PNG, IHDR colour type (byte 25): 0 gray -> 1 (also with a tRNS chunk:
+//     stb reports 1 channel for the header), 4 gray+alpha -> 1, 2 RGB -> 3,
+//     3 palette -> 3 (stb expands palettes to RGB(A), whatever the colours),
+//     6 RGBA -> 3; any other value is not a PNG stb reads (false: decoded).
+//   BMP: always 3. stb expands every BMP, 8-bit palette ones included (even
+//     a gray palette), to RGB or RGBA, and reports 3 or 4 channels.
+inline bool image_header_shape(const std::string& path, int& width, int& height, int& channels) {
   unsigned char h[26] = {};
   std::ifstream f(path, std::ios::binary);
   if (!f.read(reinterpret_cast<char*>(h), sizeof h)) return false;
@@ -215,10 +236,16 @@ inline bool image_header_size(const std::string& path, int& width, int& height) 
                               (uint32_t)h[o + 3] << 24);
   };
   int64_t w = 0, ht = 0;
+  int c = 0;
   static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (std::memcmp(h, kPng, 8) == 0 && std::memcmp(h + 12, "IHDR", 4) == 0) {
     w = be32(16);
     ht = be32(20);
+    switch (h[25]) {  // IHDR: width, height, bit depth (byte 24), then the colour type (byte 25)
+      case 0: case 4: c = 1; break;          // gray, gray + alpha
+      case 2: case 3: case 6: c = 3; break;  // RGB, palette, RGBA
+      default: return false;
+    }
   } else if (h[0] == 'B' && h[1] == 'M') {
     const int64_t info = le32(14);  // the size of the info header after the 14-byte file header
     if (info == 12) {               // BITMAPCOREHEADER: 16-bit sizes
@@ -228,42 +255,70 @@ inline bool image_header_size(const std::string& path, int& width, int& height) 
       w = le32(18);
       ht = std::llabs(le32(22));
     }
+    c = 3;
   }
   if (w <= 0 || ht <= 0 || w > INT32_MAX || ht > INT32_MAX) return false;
   width = (int)w;
   height = (int)ht;
+  channels = c;
   return true;
 }
 
-// With the stored size kept (spec.image_size 0) the model takes one image
-// size, and batches only stack images of one size: throws, before any
-// training, when the training, calibration and test images do not all share
-// one, naming a file of another size, its size, the most common size and
-// --image-size. PNG and BMP sizes come from their headers, other files are
-// decoded once; IDX sets hold one size by construction.
-inline void check_one_image_size(const DataSpec& spec, const AnomalyData& d, const std::string& app) {
-  if (spec.image_size > 0 || is_idx_kind(spec)) return;
-  struct Sized {
+// The model takes one image shape, and batches only stack images of one
+// shape: throws, before any training, when the training, calibration and test
+// images do not all share
+//  - one channel count, unless --channels converts them (spec.channels 1 or 3):
+//    naming a file of another count, its count, the most common one and
+//    --channels 1 or 3 (this holds with --image-size too: resizing keeps the
+//    channels, and with `check_size` false, for random-tile training);
+//  - one size, when the stored size is kept (spec.image_size 0) and
+//    `check_size`: naming a file of another size, its size, the most common
+//    size and --image-size.
+// PNG and BMP shapes come from their headers, other files are decoded once;
+// IDX sets hold one shape by construction.
+inline void check_one_image_shape(const DataSpec& spec, const AnomalyData& d, const std::string& app,
+                                  bool check_size = true) {
+  const bool sizes = check_size && spec.image_size <= 0, channels = spec.channels == 0;
+  if (is_idx_kind(spec) || (!sizes && !channels)) return;
+  struct Shaped {
     std::string source;
-    int width = 0, height = 0;
+    int width = 0, height = 0, channels = 0;
   };
-  std::vector<Sized> all;
-  std::map<std::pair<int, int>, size_t> count;  // (width, height) -> images
+  std::vector<Shaped> all;
+  std::map<std::pair<int, int>, size_t> size_count;  // (width, height) -> images
+  std::map<int, size_t> channel_count;               // channels -> images
   for (const data::DatasetPtr& ds : {d.split.train, d.split.calibration, d.split.test})
     for (size_t i = 0; ds && i < ds->size(); ++i) {
-      Sized s{ds->source(i)};
-      if (!image_header_size(s.source, s.width, s.height)) {
+      Shaped s{ds->source(i)};
+      if (!image_header_shape(s.source, s.width, s.height, s.channels)) {
         const data::Image img = ds->get(i).image;
         s.width = img.width;
         s.height = img.height;
+        s.channels = img.channels;
       }
-      ++count[{s.width, s.height}];
+      ++size_count[{s.width, s.height}];
+      ++channel_count[s.channels];
       all.push_back(std::move(s));
     }
-  if (count.size() <= 1) return;
-  const auto common = std::max_element(count.begin(), count.end(),
-                                       [](const auto& a, const auto& b) { return a.second < b.second; });
-  const auto odd = std::find_if(all.begin(), all.end(), [&](const Sized& s) {
+  auto most = [](const auto& count) {
+    return std::max_element(count.begin(), count.end(),
+                            [](const auto& a, const auto& b) { return a.second < b.second; });
+  };
+  if (channels && channel_count.size() > 1) {
+    const auto common = most(channel_count);
+    const auto odd = std::find_if(all.begin(), all.end(), [&](const Shaped& s) { return s.channels != common->first; });
+    auto name = [](int c) {
+      return std::to_string(c) + (c == 1 ? " channel (gray)" : c == 3 ? " channels (colour)" : " channels");
+    };
+    RECON_FAIL(app << ": " << odd->source << " has " << name(odd->channels) << " but " << common->second << " of the "
+                   << all.size() << " training, calibration and test images have " << name(common->first) << " ("
+                   << all.size() - common->second
+                   << " differ); the model takes one channel count: pass --channels 1 to convert every image to "
+                      "gray or --channels 3 to RGB");
+  }
+  if (!sizes || size_count.size() <= 1) return;
+  const auto common = most(size_count);
+  const auto odd = std::find_if(all.begin(), all.end(), [&](const Shaped& s) {
     return std::make_pair(s.width, s.height) != common->first;
   });
   RECON_FAIL(app << ": " << odd->source << " is " << odd->width << "x" << odd->height << " (width x height) but "

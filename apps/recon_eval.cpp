@@ -79,11 +79,18 @@ data::AnomalySplit load_test_split(Config& cfg, const nn::Json& ck, std::string&
   s.test_fraction = cfg.test_fraction >= 0 ? cfg.test_fraction : number_or(ck, "test_fraction", 0.5);
   const uint64_t seed = !cfg.seed.empty() ? std::stoull(cfg.seed) : (uint64_t)number_or(ck, "seed", 0);
   s.image_size = 0;  // the detector fits each image to the model
+  // Files read as training read them (--channels), so that a converted image
+  // is the same float for float; 0 (older checkpoints, IDX): as stored, and
+  // the detector converts.
+  s.channels = (int)number_or(ck, "channels", 0);
+  RECON_CHECK(s.channels == 0 || s.channels == 1 || s.channels == 3,
+              cfg.checkpoint << ": the config has a bad \"channels\" (" << s.channels << "): expected 0, 1 or 3");
+  if (apps::is_idx_kind(s)) s.channels = 0;  // gray by construction
   if (s.kind == "piped") {
     RECON_CHECK(!s.path.empty() && !s.category.empty(),
                 "--dataset piped needs --data <PIPED root> and --category <class>");
-    data::AnomalySplit split = data::holdout_split(data::load_piped_class(s.path, s.category), s.test_fraction,
-                                                   s.calibration_fraction, seed);
+    data::AnomalySplit split = data::holdout_split(data::load_piped_class(s.path, s.category, s.channels),
+                                                   s.test_fraction, s.calibration_fraction, seed);
     description = "piped " + s.path + ", class " + s.category;
     has_masks = split.test->has_masks();
     return split;

@@ -50,6 +50,13 @@ int run(const Config& cfg) {
   }
   RECON_CHECK(calib.has_threshold(), cfg.checkpoint << " stores no decision threshold (train it with a newer "
                                                        "training app) and no --threshold was given");
+  // Files read as training read them (its --channels), so that a converted
+  // image is the same as recon_eval's; 0 (older checkpoints): as stored, and
+  // the detector converts.
+  const nn::Json* channels_json = det->config().is_object() ? det->config().find("channels") : nullptr;
+  const int channels = channels_json && channels_json->is_number() ? (int)channels_json->as_int() : 0;
+  RECON_CHECK(channels == 0 || channels == 1 || channels == 3,
+              cfg.checkpoint << ": the config has a bad \"channels\" (" << channels << "): expected 0, 1 or 3");
   std::vector<fs::path> files;
   for (const std::string& in : cfg.inputs) {
     RECON_CHECK(fs::exists(in), "--input " << in << ": no such file or folder");
@@ -71,7 +78,7 @@ int run(const Config& cfg) {
   for (size_t b = 0; b < files.size(); b += (size_t)cfg.batch_size) {
     const size_t e = std::min(files.size(), b + (size_t)cfg.batch_size);
     std::vector<data::Image> images;
-    for (size_t i = b; i < e; ++i) images.push_back(data::read_image(files[i]));
+    for (size_t i = b; i < e; ++i) images.push_back(data::read_image(files[i], channels));
     const std::vector<eval::ImageScore> r = eval::score_images(*det, images, so);
     for (size_t i = b; i < e; ++i) {
       const eval::ImageScore& s = r[i - b];

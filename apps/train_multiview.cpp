@@ -81,6 +81,7 @@ nn::Json config_json(const Config& c) {
     j.set("abnormal_dir", nn::Json(c.data.abnormal_dir));
     j.set("mask_dir", nn::Json(c.data.mask_dir));
     j.set("image_size", nn::Json(c.data.image_size));
+    j.set("channels", nn::Json(c.data.channels));  // --channels: recon_eval reads the test set the same way
     j.set("test_fraction", nn::Json(c.data.test_fraction));
   }
   j.set("normal_class", nn::Json(c.normal_class));
@@ -270,9 +271,10 @@ int run(Config cfg) {
   // Fashion-MNIST through load_fashion_mnist, whose error names the Debian package when it is missing.
   const apps::AnomalyData d = apps::load_anomaly_data(
       cfg.data, apps::is_idx_kind(cfg.data) ? std::to_string(cfg.normal_class) : std::string(), cfg.seed);
-  // Images of mixed sizes kept as stored would stop the run only when a batch
-  // mixes them (the test set's, after training): refused here instead.
-  apps::check_one_image_size(cfg.data, d, "train_multiview");
+  // Images of mixed sizes kept as stored, or of mixed channel counts, would
+  // stop the run only when a batch mixes them (the test set's, after
+  // training): refused here instead.
+  apps::check_one_image_shape(cfg.data, d, "train_multiview");
   std::printf("train_multiview: %s, %d epochs, batch %d, ssim weight %g, device %s\n", d.description.c_str(),
               cfg.epochs, cfg.batch_size, cfg.ssim_weight, device.str().c_str());
   mc.channels = d.channels;

@@ -140,6 +140,7 @@ nn::Json config_json(const Config& c) {
   j.set("abnormal_dir", nn::Json(c.data.abnormal_dir));
   j.set("mask_dir", nn::Json(c.data.mask_dir));
   j.set("image_size", nn::Json(c.data.image_size));
+  j.set("channels", nn::Json(c.data.channels));  // --channels: recon_eval reads the test set the same way
   j.set("calibration_fraction", nn::Json(c.data.calibration_fraction));
   j.set("test_fraction", nn::Json(c.data.test_fraction));
   j.set("normal_class", nn::Json(c.normal_class));
@@ -397,6 +398,8 @@ void ClassRun::build() {
   train_set_ = data_.split.train;
   train_transform_ = data_.transform;
   if (cfg_.train_tile > 0) {
+    // Windows of any size, but of one channel count:
+    apps::check_one_image_shape(cfg_.data, data_, "train_twostage", /*check_size=*/false);
     RECON_CHECK(cfg_.train_tile <= std::min(data_.height, data_.width),
                 "--train-tile " << cfg_.train_tile << " is larger than the images (" << data_.height << "x"
                                 << data_.width << ", " << data_.split.train->source(0) << ")");
@@ -413,7 +416,7 @@ void ClassRun::build() {
                 tile_stride(cfg_.train_tile));
     data_.height = data_.width = cfg_.train_tile;  // the model's input
   } else {
-    apps::check_one_image_size(cfg_.data, data_, "train_twostage");  // whole images: one size, before training
+    apps::check_one_image_shape(cfg_.data, data_, "train_twostage");  // whole images: one shape, before training
   }
   RECON_CHECK(data_.height == data_.width, "train_twostage: RotNet needs square images, got "
                                                << data_.height << "x" << data_.width

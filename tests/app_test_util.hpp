@@ -100,11 +100,11 @@ inline fs::path write_tex_category(const fs::path& dir, int size, int train, int
   return dir / "data";
 }
 
-// A gray height x width image of uniform noise, written as BMP when `p` ends
-// in .bmp, else as PNG.
-inline void write_noise_image(const fs::path& p, int height, int width, recon::Generator& gen) {
-  recon::data::Image img(1, height, width);
-  const std::vector<float> v = recon::Tensor::uniform({(int64_t)height * width}, gen).to_vector();
+// A height x width image of uniform noise, gray (or RGB: channels 3),
+// written as BMP when `p` ends in .bmp, else as PNG.
+inline void write_noise_image(const fs::path& p, int height, int width, recon::Generator& gen, int channels = 1) {
+  recon::data::Image img(channels, height, width);
+  const std::vector<float> v = recon::Tensor::uniform({(int64_t)channels * height * width}, gen).to_vector();
   img.pixels.assign(v.begin(), v.end());
   fs::create_directories(p.parent_path());
   if (p.extension() == ".bmp")

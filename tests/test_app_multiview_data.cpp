@@ -3,7 +3,8 @@
 // config, and recon_eval on that checkpoint (no data flags) finds the same
 // test set and gives the image AUROC train_multiview reported for its stored
 // calibration; --dataset piped without --category lists the classes; images
-// of mixed sizes kept as stored are refused before training. The app
+// of mixed sizes kept as stored, or mixing gray and colour files, are refused
+// before training (--channels 1 or 3 converts them). The app
 // paths come from tests/CMakeLists.txt; without the apps the suite reports as
 // skipped (77).
 #include <doctest/doctest.h>
@@ -113,6 +114,78 @@ TEST_CASE("train_multiview: images of mixed sizes kept as stored are refused bef
   REQUIRE_MESSAGE(ok.status == 0, ok.output);
   const Json m = Json::parse(read_text(resized / "metrics.json"));
   CHECK(m.at("num_test").as_int() == 8 + 5);
+}
+
+TEST_CASE("train_multiview: a gray file among colour ones is refused before training; --channels 3 trains") {
+  recon_test::TempDir dir;
+  recon::Generator gen(6);
+  // RGB noise, but one anomaly stored gray (test set only: it used to stop
+  // the run after training, when a test batch mixed it with colour images).
+  for (int i = 0; i < 16; ++i)
+    recon_test::write_noise_image(dir / "normal" / ("n" + std::to_string(i) + ".png"), 32, 32, gen, 3);
+  for (int i = 0; i < 4; ++i)
+    recon_test::write_noise_image(dir / "abnormal" / ("a" + std::to_string(i) + ".png"), 32, 32, gen, 3);
+  recon_test::write_noise_image(dir / "abnormal" / "gray.png", 32, 32, gen, 1);
+  const std::string base = "--dataset folder --normal-dir '" + (dir / "normal").string() + "' --abnormal-dir '" +
+                           (dir / "abnormal").string() +
+                           "' --calibration-fraction 0.25 --epochs 2 --width 8 --batch-size 4 ";
+  // Kept as stored, and resized (resizing keeps the channels): refused, naming the file.
+  for (const std::string extra : {"", "--image-size 16 "}) {
+    const fs::path out = dir / "mixed";
+    const recon_test::AppResult r =
+        recon_test::run_app_output(RECON_TRAIN_MULTIVIEW_EXE, base + extra + "--out '" + out.string() + "'",
+                                   dir / "mixed.log");
+    INFO(extra);
+    CHECK(r.status == 1);
+    CHECK_MESSAGE(r.output.find("gray.png has 1 channel (gray) but 20 of the 21 training, calibration and test "
+                                "images have 3 channels (colour)") != std::string::npos,
+                  r.output);
+    CHECK_MESSAGE(r.output.find("pass --channels 1") != std::string::npos, r.output);
+    CHECK_MESSAGE(r.output.find("--channels 3") != std::string::npos, r.output);
+    CHECK_MESSAGE(r.output.find("epoch 1/") == std::string::npos, r.output);
+    CHECK_FALSE(fs::exists(out / "checkpoint.safetensors"));
+  }
+
+  // Converted to RGB, the same set trains and scores every test image; the
+  // checkpoint records --channels and recon_eval reads the set the same way.
+  const fs::path rgb = dir / "rgb";
+  const recon_test::AppResult ok = recon_test::run_app_output(
+      RECON_TRAIN_MULTIVIEW_EXE, base + "--channels 3 --out '" + rgb.string() + "'", dir / "rgb.log");
+  REQUIRE_MESSAGE(ok.status == 0, ok.output);
+  const Json m = Json::parse(read_text(rgb / "metrics.json"));
+  CHECK(m.at("num_test").as_int() == 8 + 5);
+  CHECK(m.at("channels").as_int() == 3);
+  CHECK(m.at("image") == Json::array({Json(3), Json(32), Json(32)}));
+  const fs::path eval_out = dir / "eval";
+  const recon_test::AppResult ev = recon_test::run_app_output(
+      RECON_EVAL_BIN,
+      "--checkpoint '" + (rgb / "checkpoint.safetensors").string() + "' --out '" + eval_out.string() + "'",
+      dir / "eval.log");
+  REQUIRE_MESSAGE(ev.status == 0, ev.output);
+  CHECK(Json::parse(read_text(eval_out / "metrics.json")).at("num_test").as_int() == 8 + 5);
+
+  // --channels 1 converts to gray instead.
+  const fs::path gray = dir / "gray";
+  const recon_test::AppResult g = recon_test::run_app_output(
+      RECON_TRAIN_MULTIVIEW_EXE, base + "--channels 1 --out '" + gray.string() + "'", dir / "gray.log");
+  REQUIRE_MESSAGE(g.status == 0, g.output);
+  CHECK(Json::parse(read_text(gray / "metrics.json")).at("image") == Json::array({Json(1), Json(32), Json(32)}));
+}
+
+TEST_CASE("train_multiview: --channels 3 on an IDX set, or --channels 2, is refused before loading") {
+  recon_test::TempDir dir;
+  const recon_test::AppResult r = recon_test::run_app_output(
+      RECON_TRAIN_MULTIVIEW_EXE, "--dataset fashion-mnist --channels 3 --out '" + (dir / "o").string() + "'",
+      dir / "idx.log");
+  CHECK(r.status == 1);
+  CHECK_MESSAGE(r.output.find("--channels 3: --dataset fashion-mnist holds gray images") != std::string::npos,
+                r.output);
+  const recon_test::AppResult bad = recon_test::run_app_output(
+      RECON_TRAIN_MULTIVIEW_EXE, "--dataset fashion-mnist --channels 2 --out '" + (dir / "o").string() + "'",
+      dir / "bad.log");
+  CHECK(bad.status == 1);
+  CHECK_MESSAGE(bad.output.find("--channels must be 0 (as stored), 1 (gray) or 3 (RGB), got 2") != std::string::npos,
+                bad.output);
 }
 
 TEST_CASE("train_multiview --dataset piped on PA_BTN01_RL (one 127 x 128 image) stops before training") {

@@ -1,5 +1,6 @@
 // The data readers on generated fixtures and on bad input (IDX plain and
-// gzip, image files, CIFAR-10, generic folders, MVTec AD), and on the real
+// gzip, image files, CIFAR-10, generic folders, MVTec AD), the apps' header
+// reader of image shapes against the decoder, and on the real
 // data sets: Fashion-MNIST from the Debian package and PIPED from the shared
 // folder. Every bad input must raise a recon::Error naming the file and the
 // problem.
@@ -9,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "apps/anomaly_data.hpp"
 #include "data/cifar.hpp"
 #include "data/folder.hpp"
 #include "data/idx.hpp"
@@ -263,6 +265,126 @@ TEST_CASE("images: channel conversion on read") {
   REQUIRE(c3.channels == 3);
   for (int ch = 0; ch < 3; ++ch) CHECK(c3.at(ch, 0, 1) == doctest::Approx(204 / 255.0));
   CHECK(has(error_of([&] { read_image(tmp / "g.png", 2); }), "channels must be 0 (as stored), 1 or 3"));
+}
+
+namespace {
+
+// ---- crafted PNG and BMP files (the writers only write 1 or 3 channels) ----------------------
+
+// The PNG chunk CRC (ISO 3309, as zlib's crc32) and zlib's Adler-32, bit by bit:
+// the files below are valid PNGs, not only what stb tolerates.
+uint32_t png_crc(const uint8_t* p, size_t n) {
+  uint32_t c = 0xffffffffu;
+  for (size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+  }
+  return c ^ 0xffffffffu;
+}
+
+void push_be32(std::vector<uint8_t>& v, uint32_t x) {
+  for (int s = 24; s >= 0; s -= 8) v.push_back((uint8_t)(x >> s));
+}
+
+void push_chunk(std::vector<uint8_t>& png, const char* type, const std::vector<uint8_t>& data) {
+  push_be32(png, (uint32_t)data.size());
+  const size_t start = png.size();
+  png.insert(png.end(), type, type + 4);
+  png.insert(png.end(), data.begin(), data.end());
+  push_be32(png, png_crc(png.data() + start, png.size() - start));
+}
+
+// An 8-bit PNG of colour type `colour` (0 gray, 2 RGB, 3 palette, 4 gray +
+// alpha, 6 RGBA) with `samples` samples per pixel, a ramp of values, stored
+// (uncompressed) deflate; `extra` chunks (PLTE, tRNS) go before IDAT.
+std::vector<uint8_t> crafted_png(int width, int height, uint8_t colour, int samples,
+                                 const std::vector<std::pair<const char*, std::vector<uint8_t>>>& extra = {}) {
+  std::vector<uint8_t> raw;
+  for (int y = 0; y < height; ++y) {
+    raw.push_back(0);  // filter: none
+    for (int i = 0; i < width * samples; ++i) raw.push_back((uint8_t)((y * 31 + i * 17) % (colour == 3 ? 4 : 256)));
+  }
+  REQUIRE(raw.size() < 65536);  // one stored block
+  std::vector<uint8_t> z = {0x78, 0x01, 0x01, (uint8_t)(raw.size() & 0xff), (uint8_t)(raw.size() >> 8),
+                            (uint8_t)(~raw.size() & 0xff), (uint8_t)((~raw.size() >> 8) & 0xff)};
+  z.insert(z.end(), raw.begin(), raw.end());
+  uint32_t a = 1, b = 0;
+  for (uint8_t v : raw) a = (a + v) % 65521, b = (b + a) % 65521;
+  push_be32(z, b << 16 | a);
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}, ihdr;
+  push_be32(ihdr, (uint32_t)width);
+  push_be32(ihdr, (uint32_t)height);
+  ihdr.insert(ihdr.end(), {8, colour, 0, 0, 0});
+  push_chunk(png, "IHDR", ihdr);
+  for (const auto& [type, data] : extra) push_chunk(png, type, data);
+  push_chunk(png, "IDAT", z);
+  push_chunk(png, "IEND", {});
+  return png;
+}
+
+// An uncompressed BMP (BITMAPINFOHEADER) of `bpp` 8 (a 256-gray palette), 24
+// or 32 bits per pixel.
+std::vector<uint8_t> crafted_bmp(int width, int height, int bpp) {
+  const int row = (width * bpp / 8 + 3) / 4 * 4, palette = bpp == 8 ? 256 * 4 : 0;
+  const uint32_t offset = 14 + 40 + palette, size = offset + (uint32_t)(row * height);
+  std::vector<uint8_t> b;
+  auto le = [&b](uint32_t x, int n) {
+    for (int i = 0; i < n; ++i) b.push_back((uint8_t)(x >> (8 * i)));
+  };
+  b.push_back('B'), b.push_back('M'), le(size, 4), le(0, 4), le(offset, 4);
+  le(40, 4), le((uint32_t)width, 4), le((uint32_t)height, 4), le(1, 2), le((uint32_t)bpp, 2), le(0, 4);
+  le((uint32_t)(row * height), 4), le(2835, 4), le(2835, 4), le(bpp == 8 ? 256 : 0, 4), le(0, 4);
+  for (int i = 0; i < palette / 4; ++i) b.insert(b.end(), {(uint8_t)i, (uint8_t)i, (uint8_t)i, 0});
+  for (int y = 0; y < height; ++y)
+    for (int i = 0; i < row; ++i) b.push_back((uint8_t)((y * 13 + i * 7) % 256));
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("images: the apps' header read of size and channels is what read_image decodes") {
+  TempDir tmp;
+  const int w = 5, h = 3;  // odd sizes: BMP row padding, no square confusion
+  std::map<std::string, int> expected;  // file -> channels read_image gives (channels 0)
+  auto craft = [&](const std::string& name, const std::vector<uint8_t>& bytes, int channels) {
+    write_bytes(tmp / name, bytes);
+    expected[name] = channels;
+  };
+  craft("gray.png", crafted_png(w, h, 0, 1), 1);
+  craft("gray_trns.png", crafted_png(w, h, 0, 1, {{"tRNS", {0, 7}}}), 1);
+  craft("gray_alpha.png", crafted_png(w, h, 4, 2), 1);
+  craft("rgb.png", crafted_png(w, h, 2, 3), 3);
+  craft("rgba.png", crafted_png(w, h, 6, 4), 3);
+  // A palette of four grays, and one with transparency: stb expands both to colour.
+  const std::vector<uint8_t> grays = {0, 0, 0, 85, 85, 85, 170, 170, 170, 255, 255, 255};
+  craft("palette.png", crafted_png(w, h, 3, 1, {{"PLTE", grays}}), 3);
+  craft("palette_trns.png", crafted_png(w, h, 3, 1, {{"PLTE", grays}, {"tRNS", {255, 0, 128, 255}}}), 3);
+  craft("pal8.bmp", crafted_bmp(w, h, 8), 3);  // even a gray palette decodes as RGB
+  craft("bgr24.bmp", crafted_bmp(w, h, 24), 3);
+  craft("bgra32.bmp", crafted_bmp(w, h, 32), 3);
+  // The project's writers: 8- and 16-bit PNG, 24-bit BMP (stb writes gray as 24 bit too).
+  write_png(tmp / "w_gray.png", ramp_image(1, h, w)), expected["w_gray.png"] = 1;
+  write_png(tmp / "w_rgb.png", ramp_image(3, h, w)), expected["w_rgb.png"] = 3;
+  write_png16(tmp / "w_gray16.png", ramp_image(1, h, w)), expected["w_gray16.png"] = 1;
+  write_png16(tmp / "w_rgb16.png", ramp_image(3, h, w)), expected["w_rgb16.png"] = 3;
+  write_bmp(tmp / "w_rgb.bmp", ramp_image(3, h, w)), expected["w_rgb.bmp"] = 3;
+  write_bmp(tmp / "w_gray.bmp", ramp_image(1, h, w)), expected["w_gray.bmp"] = 3;
+  for (const auto& [name, channels] : expected) {
+    INFO(name);
+    const Image img = read_image(tmp / name);  // each file decodes
+    CHECK(img.channels == channels);
+    CHECK(img.width == w);
+    CHECK(img.height == h);
+    int hw = 0, hh = 0, hc = 0;
+    REQUIRE(recon::apps::image_header_shape((tmp / name).string(), hw, hh, hc));
+    CHECK(hc == img.channels);
+    CHECK(hw == img.width);
+    CHECK(hh == img.height);
+  }
+  // Other formats are not read from headers (the check decodes them).
+  write_tga(tmp / "t.tga", ramp_image(3, h, w));
+  int hw = 0, hh = 0, hc = 0;
+  CHECK_FALSE(recon::apps::image_header_shape((tmp / "t.tga").string(), hw, hh, hc));
 }
 
 TEST_CASE("images: corrupt, truncated and missing files raise named errors") {
