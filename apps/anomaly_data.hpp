@@ -28,6 +28,7 @@
 #include "data/idx.hpp"
 #include "data/one_class.hpp"
 #include "data/transforms.hpp"
+#include "nn/json.hpp"
 #include "runtime/error.hpp"
 
 namespace recon::apps {
@@ -48,6 +49,20 @@ struct DataSpec {
 // Where --dataset piped looks without --data: the PIPED archive beside the
 // repository, as the project's machines hold it (DESIGN.md, Data).
 inline constexpr const char* kPipedDefaultDir = "../shared/data/piped";
+
+// Writes the data keys of a training app's config (what recon_eval reads
+// to find the test set again) into `j`: the same keys for every app.
+inline void set_data_json(nn::Json& j, const DataSpec& s) {
+  j.set("dataset", nn::Json(s.kind));
+  j.set("data", nn::Json(s.path));
+  j.set("category", nn::Json(s.category));
+  j.set("normal_dir", nn::Json(s.normal_dir));
+  j.set("abnormal_dir", nn::Json(s.abnormal_dir));
+  j.set("mask_dir", nn::Json(s.mask_dir));
+  j.set("image_size", nn::Json(s.image_size));
+  j.set("channels", nn::Json(s.channels));  // --channels: recon_eval reads the test set the same way
+  j.set("test_fraction", nn::Json(s.test_fraction));
+}
 
 // Registers the dataset flags of the training apps on `cli`, bound to `spec`
 // (and --normal-class to `normal_class`), with one set of help texts. Only

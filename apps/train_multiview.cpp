@@ -73,16 +73,7 @@ nn::Json config_json(const Config& c) {
     // IDX sets keep the key recon_eval and scripts/results_table.py read.
     j.set("data_dir", nn::Json(c.data.path.empty() ? std::string(data::kFashionMnistDir) : c.data.path));
   } else {
-    // The keys of train_twostage's config: recon_eval's default test set.
-    j.set("dataset", nn::Json(c.data.kind));
-    j.set("data", nn::Json(c.data.path));
-    j.set("category", nn::Json(c.data.category));
-    j.set("normal_dir", nn::Json(c.data.normal_dir));
-    j.set("abnormal_dir", nn::Json(c.data.abnormal_dir));
-    j.set("mask_dir", nn::Json(c.data.mask_dir));
-    j.set("image_size", nn::Json(c.data.image_size));
-    j.set("channels", nn::Json(c.data.channels));  // --channels: recon_eval reads the test set the same way
-    j.set("test_fraction", nn::Json(c.data.test_fraction));
+    apps::set_data_json(j, c.data);  // the keys of train_twostage's config: recon_eval's default test set
   }
   j.set("normal_class", nn::Json(c.normal_class));
   j.set("epochs", nn::Json(c.epochs));

@@ -133,16 +133,8 @@ float stage_lr(const Config& c, int s) { return s == 1 ? c.lr_rotnet : s == 2 ? 
 
 nn::Json config_json(const Config& c) {
   nn::Json j = nn::Json::object();
-  j.set("dataset", nn::Json(c.data.kind));
-  j.set("data", nn::Json(c.data.path));
-  j.set("category", nn::Json(c.data.category));
-  j.set("normal_dir", nn::Json(c.data.normal_dir));
-  j.set("abnormal_dir", nn::Json(c.data.abnormal_dir));
-  j.set("mask_dir", nn::Json(c.data.mask_dir));
-  j.set("image_size", nn::Json(c.data.image_size));
-  j.set("channels", nn::Json(c.data.channels));  // --channels: recon_eval reads the test set the same way
+  apps::set_data_json(j, c.data);
   j.set("calibration_fraction", nn::Json(c.data.calibration_fraction));
-  j.set("test_fraction", nn::Json(c.data.test_fraction));
   j.set("normal_class", nn::Json(c.normal_class));
   j.set("all_classes", nn::Json(c.all_classes));
   j.set("epochs_rotnet", nn::Json(c.epochs_rotnet));
