@@ -452,7 +452,10 @@ std::string conv_rows(int runs, void* flush, const cudaDeviceProp& prop) {
 
     for (cuda::ConvPath path : {cuda::ConvPath::kTiled, cuda::ConvPath::kDirect}) {
       const std::string kname = path == cuda::ConvPath::kTiled ? "implicit_gemm" : "direct";
-      DeviceBuffer ws(cuda::conv_weight_grad_workspace(g, path));
+      // One split-K workspace for the three passes (they run one after another on the stream).
+      DeviceBuffer ws(std::max({cuda::conv_workspace(g, cuda::ConvPass::kForward, path),
+                                cuda::conv_workspace(g, cuda::ConvPass::kBackwardData, path),
+                                cuda::conv_workspace(g, cuda::ConvPass::kBackwardWeight, path)}));
       struct Pass {
         const char* name;
         std::function<void()> run;
@@ -460,8 +463,8 @@ std::string conv_rows(int runs, void* flush, const cudaDeviceProp& prop) {
         const std::vector<float>* ref;
       };
       const std::vector<Pass> passes = {
-          {"forward", [&] { cuda::conv2d_forward(g, xd.p, wd.p, bd.p, yd.p, path); }, &yd, &y_ref},
-          {"backward_data", [&] { cuda::conv2d_backward_data(g, dyd.p, wd.p, nullptr, dxd.p, path); }, &dxd,
+          {"forward", [&] { cuda::conv2d_forward(g, xd.p, wd.p, bd.p, ws.p, yd.p, path); }, &yd, &y_ref},
+          {"backward_data", [&] { cuda::conv2d_backward_data(g, dyd.p, wd.p, nullptr, ws.p, dxd.p, path); }, &dxd,
            &dx_ref},
           {"backward_weight", [&] { cuda::conv2d_backward_weight(g, xd.p, dyd.p, ws.p, dwd.p, path); }, &dwd,
            &dw_ref},

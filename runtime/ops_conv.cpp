@@ -127,13 +127,31 @@ const float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nul
 
 // ---- the kernels, one device switch each; the callers open the ranges --------
 
+#if defined(RECON_WITH_CUDA)
+// The split-K workspace of a CUDA conv pass (undefined when unsplit); stream-ordered, freed on return.
+Tensor cuda_conv_workspace(const ConvGeometry& g, cuda::ConvPass pass, Device device) {
+  const int64_t ws_floats = cuda::conv_workspace(g, pass);
+  return ws_floats > 0 ? Tensor::empty({ws_floats}, device) : Tensor();
+}
+
+void cuda_conv_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
+  Tensor ws = cuda_conv_workspace(g, cuda::ConvPass::kForward, x.device());
+  cuda::conv2d_forward(g, x.data(), w.data(), data_or_null(b), ws.defined() ? ws.data() : nullptr, y.data());
+}
+
+void cuda_conv_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w, const Tensor& b, Tensor& dx) {
+  Tensor ws = cuda_conv_workspace(g, cuda::ConvPass::kBackwardData, dy.device());
+  cuda::conv2d_backward_data(g, dy.data(), w.data(), data_or_null(b), ws.defined() ? ws.data() : nullptr, dx.data());
+}
+#endif
+
 // y (n, c_out, ho, wo) = conv(x (n, c_in, h, w), w (c_out, c_in, kh, kw)) + b (c_out) or no bias.
 Tensor run_conv_forward(const char* op, const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& b) {
   Tensor y = Tensor::empty({g.n, g.c_out, g.ho, g.wo}, x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::conv2d_forward(g, x.data(), w.data(), data_or_null(b), y.data()); break;
     case DeviceType::CUDA:
-      RECON_CUDA_ONLY(op, cuda::conv2d_forward(g, x.data(), w.data(), data_or_null(b), y.data()));
+      RECON_CUDA_ONLY(op, cuda_conv_forward(g, x, w, b, y));
       break;
   }
   return y;
@@ -150,7 +168,7 @@ Tensor run_conv_backward_data(const char* op, const ConvGeometry& g, const Tenso
       if (b.defined()) cpu::add_channel_bias(dx.data(), b.data(), g.n, g.c_in, (int64_t)g.h * g.w);
       break;
     case DeviceType::CUDA:
-      RECON_CUDA_ONLY(op, cuda::conv2d_backward_data(g, dy.data(), w.data(), data_or_null(b), dx.data()));
+      RECON_CUDA_ONLY(op, cuda_conv_backward_data(g, dy, w, b, dx));
       break;
   }
   return dx;
@@ -159,8 +177,7 @@ Tensor run_conv_backward_data(const char* op, const ConvGeometry& g, const Tenso
 #if defined(RECON_WITH_CUDA)
 // The CUDA weight gradient with its split-reduction workspace (stream-ordered, freed on return).
 void cuda_conv_backward_weight(const ConvGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
-  const int64_t ws_floats = cuda::conv_weight_grad_workspace(g);
-  Tensor ws = ws_floats > 0 ? Tensor::empty({ws_floats}, dy.device()) : Tensor();
+  Tensor ws = cuda_conv_workspace(g, cuda::ConvPass::kBackwardWeight, dy.device());
   cuda::conv2d_backward_weight(g, x.data(), dy.data(), ws.defined() ? ws.data() : nullptr, dw.data());
 }
 #endif

@@ -1,13 +1,15 @@
 // conv2d and conv_transpose2d on CUDA (a real GPU or the SIMT emulator)
 // against the CPU: forward, data gradient, weight gradient and bias gradient
 // through the ops (autograd), on awkward small shapes that reach both kernel
-// families (direct for 1-3 channels, implicit GEMM otherwise), the weight
-// gradient's split reduction, stride phases without taps, tiles cut by the
-// channel counts; then each launcher with its path forced both ways, run-to-run
-// determinism, and a frozen layer running no weight-gradient kernel.
+// families (direct for 1-3 channels, implicit GEMM otherwise), the split-K
+// reduction of every pass (forward, data gradient, weight gradient; with bias,
+// stride, padding, dilation, slices of unequal length and empty ones), stride
+// phases without taps, tiles cut by the channel counts; then each launcher with
+// its path forced both ways, the split rule on the models' deep layers,
+// run-to-run determinism, and a frozen layer running no weight-gradient kernel.
 //
 // Thresholds (normalised MSE): the CUDA kernels sum the same products as the
-// CPU's im2col + GEMM in another order, in float, over at most ~600 terms per
+// CPU's im2col + GEMM in another order, in float, over at most ~900 terms per
 // output (weight gradient: ~450): rounding gives ~1e-14; 1e-10 leaves room
 // for the order and still fails on any wrong tap, channel or pixel (one
 // wrong term out of hundreds is ~1e-3).
@@ -45,6 +47,8 @@ struct Case {
   std::array<int, 2> stride{1, 1}, padding{0, 0}, dilation{1, 1}, output_padding{0, 0};
   cuda::ConvPath expect_path;  // what the launcher picks automatically
   bool expect_split = false;   // the weight gradient splits its reduction
+  // the conv2d-view forward / data gradient split theirs (conv_transpose2d: its data gradient / forward)
+  bool expect_forward_split = false, expect_data_split = false;
 };
 
 // conv2d-view geometry of a case (as runtime/ops_conv.cpp builds it).
@@ -92,7 +96,9 @@ void check_case(const Case& c) {
   const ConvGeometry g = geometry(c);
   INFO(std::string(c.name));
   CHECK(cuda::conv_path(g) == c.expect_path);
-  CHECK((cuda::conv_weight_grad_splits(g) > 1) == c.expect_split);
+  CHECK((cuda::conv_splits(g, cuda::ConvPass::kBackwardWeight) > 1) == c.expect_split);
+  CHECK((cuda::conv_splits(g, cuda::ConvPass::kForward) > 1) == c.expect_forward_split);
+  CHECK((cuda::conv_splits(g, cuda::ConvPass::kBackwardData) > 1) == c.expect_data_split);
   const Shape w_shape = c.transposed ? Shape{c.ci, c.co, c.kh, c.kw} : Shape{c.co, c.ci, c.kh, c.kw};
   Tensor x = rand_tensor({c.n, c.ci, c.h, c.w}, 11), w = rand_tensor(w_shape, 12), b = rand_tensor({c.co}, 13);
   const Shape y_shape = c.transposed ? Shape{g.n, g.c_in, g.h, g.w} : Shape{g.n, g.c_out, g.ho, g.wo};
@@ -131,13 +137,38 @@ TEST_CASE("conv2d on CUDA matches the CPU: implicit GEMM" * test::needs_cuda()) 
       // stride 2 with dilation 2 and pad 1: even rows are reached by no tap (a phase with an empty reduction)
       {"4 -> 5, 11x9, stride 2, pad 1, dilation (2, 1)", false, 1, 4, 11, 9, 5, 3, 3, {2, 2}, {1, 1}, {2, 1}, {0, 0},
        kTiled},
-      // 66 and 67 channels: two tiles along n in every pass, the second nearly empty
-      {"batch 1, 66 -> 67 channels, 5x6", false, 1, 66, 5, 6, 67, 3, 3, {1, 1}, {1, 1}, {1, 1}, {0, 0}, kTiled},
+      // 66 and 67 channels: two tiles along n in every pass, the second nearly empty; K = 594 and 603:
+      // the forward and data gradient split in 3
+      {"batch 1, 66 -> 67 channels, 5x6", false, 1, 66, 5, 6, 67, 3, 3, {1, 1}, {1, 1}, {1, 1}, {0, 0}, kTiled,
+       false, true, true},
       // reduction n ho wo = 432 > 256: the weight gradient splits in two and reduces the partials
       {"4 -> 5, 12x12, split weight gradient", false, 3, 4, 12, 12, 5, 3, 3, {1, 1}, {1, 1}, {1, 1}, {0, 0}, kTiled,
        true},
   };
   for (const Case& c : cases) check_case(c);
+}
+
+TEST_CASE("conv2d on CUDA matches the CPU: split-K forward and data gradient" * test::needs_cuda()) {
+  // One or two output tiles each, so the reduction K = c_in kh kw (forward) or c_out taps (data gradient)
+  // sets the split: ceil(K / 256) slices of ceil(K / splits) rounded up to 16.
+  const std::vector<Case> cases = {
+      // forward K = 270: slices 144 + 126 (K not a multiple of the slice length)
+      {"30 -> 8, 6x6, pad 1, split forward", false, 2, 30, 6, 6, 8, 3, 3, {1, 1}, {1, 1}, {1, 1}, {0, 0}, kTiled,
+       false, true, false},
+      // forward K = 360 (192 + 168), stride 2, pad 2, dilation 2; data gradient K = 30 x 9 taps = 270 in one
+      // phase of four (the rest hold fewer taps: their second slice is empty)
+      {"40 -> 30, 9x9, stride 2, pad 2, dilation 2, split forward and data gradient", false, 2, 40, 9, 9, 30, 3, 3,
+       {2, 2}, {2, 2}, {2, 2}, {0, 0}, kTiled, false, true, true},
+      // forward K = 900: 4 slices (240 240 240 180), kernel 3x3, stride (2, 1), pad (1, 0)
+      {"100 -> 5, 7x6, stride (2, 1), split forward in 4", false, 1, 100, 7, 6, 5, 3, 3, {2, 1}, {1, 0}, {1, 1},
+       {0, 0}, kTiled, false, true, false},
+  };
+  for (const Case& c : cases) {
+    const ConvGeometry g = geometry(c);
+    if (c.expect_forward_split) CHECK(cuda::conv_splits(g, cuda::ConvPass::kForward) > 1);
+    check_case(c);
+  }
+  CHECK(cuda::conv_splits(geometry(cases[2]), cuda::ConvPass::kForward) == 4);
 }
 
 TEST_CASE("conv_transpose2d on CUDA matches the CPU" * test::needs_cuda()) {
@@ -151,6 +182,10 @@ TEST_CASE("conv_transpose2d on CUDA matches the CPU" * test::needs_cuda()) {
        kTiled},
       {"5 -> 4, 12x10, split weight gradient", true, 3, 5, 12, 10, 4, 3, 3, {1, 1}, {1, 1}, {1, 1}, {0, 0}, kTiled,
        true},
+      // its forward (the conv2d-view data gradient, bias fused) splits: K = 80 x 4 taps = 320 in the largest
+      // stride phase, 2 slices of 160; the phases with 2 and 1 taps (160, 80) leave their second slice empty
+      {"80 -> 6, 3x3, stride 2, split forward", true, 1, 80, 3, 3, 6, 3, 3, {2, 2}, {1, 1}, {1, 1}, {1, 1}, kTiled,
+       false, false, true},
   };
   for (const Case& c : cases) check_case(c);
 }
@@ -162,6 +197,9 @@ TEST_CASE("each conv launcher matches the CPU kernel with its path forced either
       {"5 -> 6, 7x9, stride 2, dilation 2", false, 1, 5, 7, 9, 6, 3, 3, {2, 2}, {2, 2}, {2, 2}, {0, 0}, kTiled},
       {"6 -> 4, 15x12, stride (2, 1), pad (1, 0)", false, 4, 6, 15, 12, 4, 3, 3, {2, 1}, {1, 0}, {1, 1}, {0, 0}, kTiled,
        true},
+      // forward K = 270, data gradient K = 360: both split in 2 (with bias)
+      {"30 -> 40, 5x5, pad 1, split forward and data gradient", false, 1, 30, 5, 5, 40, 3, 3, {1, 1}, {1, 1},
+       {1, 1}, {0, 0}, kTiled, false, true, true},
   };
   for (const Case& c : cases) {
     const ConvGeometry g = geometry(c);
@@ -181,16 +219,25 @@ TEST_CASE("each conv launcher matches the CPU kernel with its path forced either
       const Tensor xd = x.to(d), wd = w.to(d), bd = b.to(d), b_ind = b_in.to(d), dyd = dy.to(d);
       Tensor y = Tensor::empty(y_ref.shape(), d), dx = Tensor::empty(dx_ref.shape(), d);
       Tensor dw = Tensor::empty(dw_ref.shape(), d);
-      const int64_t ws_floats = cuda::conv_weight_grad_workspace(g, path);
-      CHECK((ws_floats > 0) == (path == kTiled && c.expect_split));
-      Tensor ws = Tensor::empty({std::max<int64_t>(ws_floats, 1)}, d);
-      cuda::conv2d_forward(g, xd.data(), wd.data(), bd.data(), y.data(), path);
-      cuda::conv2d_backward_data(g, dyd.data(), wd.data(), b_ind.data(), dx.data(), path);
+      const int64_t ws_fwd = cuda::conv_workspace(g, cuda::ConvPass::kForward, path);
+      const int64_t ws_data = cuda::conv_workspace(g, cuda::ConvPass::kBackwardData, path);
+      const int64_t ws_weight = cuda::conv_workspace(g, cuda::ConvPass::kBackwardWeight, path);
+      CHECK((ws_fwd > 0) == (path == kTiled && c.expect_forward_split));
+      CHECK((ws_data > 0) == (path == kTiled && c.expect_data_split));
+      CHECK((ws_weight > 0) == (path == kTiled && c.expect_split));
+      // Exactly sized (the guards catch a partial output written past the end), one per pass.
+      Tensor ws_f = Tensor::empty({std::max<int64_t>(ws_fwd, 1)}, d);
+      Tensor ws_d = Tensor::empty({std::max<int64_t>(ws_data, 1)}, d);
+      Tensor ws = Tensor::empty({std::max<int64_t>(ws_weight, 1)}, d);
+      cuda::conv2d_forward(g, xd.data(), wd.data(), bd.data(), ws_f.data(), y.data(), path);
+      cuda::conv2d_backward_data(g, dyd.data(), wd.data(), b_ind.data(), ws_d.data(), dx.data(), path);
       cuda::conv2d_backward_weight(g, xd.data(), dyd.data(), ws.data(), dw.data(), path);
       check_matches(y, y_ref, kConvNmse, "forward");
       check_matches(dx, dx_ref, kConvNmse, "data gradient + bias");
       check_matches(dw, dw_ref, kConvNmse, "weight gradient");
       CHECK_NOTHROW(cuda::check_guards(ws.impl()->storage->data()));
+      CHECK_NOTHROW(cuda::check_guards(ws_f.impl()->storage->data()));
+      CHECK_NOTHROW(cuda::check_guards(ws_d.impl()->storage->data()));
     }
   }
 }
@@ -210,13 +257,54 @@ TEST_CASE("the conv bias gradient matches the CPU on odd sizes" * test::needs_cu
   }
 }
 
+TEST_CASE("the split-K rule on the models' deep layers (batch 32)" * test::needs_cuda()) {
+  // The numbers in kernels/cuda/conv.cu's comment on the rule: output tiles x slices.
+  auto geom = [](int hw, int ci, int co) {
+    ConvGeometry g;
+    g.n = 32, g.c_in = ci, g.h = hw, g.w = hw, g.c_out = co, g.kh = 3, g.kw = 3, g.pad_h = 1, g.pad_w = 1;
+    conv2d_set_output(g);
+    return g;
+  };
+  CHECK(cuda::conv_splits(geom(7, 64, 64), cuda::ConvPass::kForward) == 3);     // 25 tiles -> 75 blocks
+  CHECK(cuda::conv_splits(geom(7, 128, 128), cuda::ConvPass::kForward) == 5);   // 50 tiles -> 250 blocks
+  CHECK(cuda::conv_splits(geom(14, 64, 128), cuda::ConvPass::kForward) == 2);   // 196 tiles -> 392 blocks
+  CHECK(cuda::conv_splits(geom(14, 128, 128), cuda::ConvPass::kForward) == 2);  // 196 tiles -> 392 blocks
+  CHECK(cuda::conv_splits(geom(7, 64, 64), cuda::ConvPass::kBackwardWeight) == 7);  // 9 tiles -> 63 blocks
+  CHECK(cuda::conv_splits(geom(28, 64, 64), cuda::ConvPass::kForward) == 1);    // 392 tiles already fill it
+  CHECK(cuda::conv_splits(geom(7, 64, 64), cuda::ConvPass::kForward, cuda::ConvPath::kDirect) == 1);
+  CHECK(cuda::conv_workspace(geom(7, 64, 64), cuda::ConvPass::kForward) == 3LL * 32 * 64 * 49);
+}
+
+TEST_CASE("the split forward and data gradient are bitwise reproducible" * test::needs_cuda()) {
+  const Case c{"30 -> 40, 5x5", false, 1, 30, 5, 5, 40, 3, 3, {1, 1}, {1, 1}, {1, 1}, {0, 0}, kTiled};
+  const ConvGeometry g = geometry(c);
+  REQUIRE(cuda::conv_splits(g, cuda::ConvPass::kForward) > 1);
+  REQUIRE(cuda::conv_splits(g, cuda::ConvPass::kBackwardData) > 1);
+  const Device d = Device::cuda();
+  const Tensor x = rand_tensor({g.n, g.c_in, g.h, g.w}, 43).to(d), w = rand_tensor({g.c_out, g.c_in, g.kh, g.kw}, 44).to(d);
+  const Tensor b = rand_tensor({g.c_out}, 45).to(d), dy = rand_tensor({g.n, g.c_out, g.ho, g.wo}, 46).to(d);
+  Tensor ws = Tensor::empty({std::max(cuda::conv_workspace(g, cuda::ConvPass::kForward),
+                                      cuda::conv_workspace(g, cuda::ConvPass::kBackwardData))},
+                            d);
+  std::vector<std::vector<float>> ys, dxs;
+  for (int r = 0; r < 2; ++r) {
+    Tensor y = Tensor::empty({g.n, g.c_out, g.ho, g.wo}, d), dx = Tensor::empty({g.n, g.c_in, g.h, g.w}, d);
+    cuda::conv2d_forward(g, x.data(), w.data(), b.data(), ws.data(), y.data());
+    cuda::conv2d_backward_data(g, dy.data(), w.data(), nullptr, ws.data(), dx.data());
+    ys.push_back(y.to_vector());
+    dxs.push_back(dx.to_vector());
+  }
+  CHECK(ys[0] == ys[1]);
+  CHECK(dxs[0] == dxs[1]);
+}
+
 TEST_CASE("the split weight gradient is bitwise reproducible" * test::needs_cuda()) {
   const Case c{"4 -> 5, 12x12", false, 3, 4, 12, 12, 5, 3, 3, {1, 1}, {1, 1}, {1, 1}, {0, 0}, kTiled, true};
   const ConvGeometry g = geometry(c);
-  REQUIRE(cuda::conv_weight_grad_splits(g) > 1);
+  REQUIRE(cuda::conv_splits(g, cuda::ConvPass::kBackwardWeight) > 1);
   const Device d = Device::cuda();
   const Tensor x = rand_tensor({g.n, g.c_in, g.h, g.w}, 41).to(d), dy = rand_tensor({g.n, g.c_out, g.ho, g.wo}, 42).to(d);
-  Tensor ws = Tensor::empty({cuda::conv_weight_grad_workspace(g)}, d);
+  Tensor ws = Tensor::empty({cuda::conv_workspace(g, cuda::ConvPass::kBackwardWeight)}, d);
   std::vector<std::vector<float>> runs;
   for (int r = 0; r < 2; ++r) {
     Tensor dw = Tensor::empty({g.c_out, g.c_in, g.kh, g.kw}, d);

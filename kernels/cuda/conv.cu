@@ -10,9 +10,11 @@
 //                    (py + p - ki d) divisible by s, so each phase is a dense
 //                    GEMM over those t taps (no multiply by structural zeros);
 //   weight gradient  C (c_in kh kw, c_out)     = A x-taps^T (.., n ho wo)   B dy
-//                    (dw^T, so that stores walk along dw's rows), its long
-//                    reduction split over blockIdx.z into partial dw's that
-//                    conv_split_reduce_kernel sums in a fixed order.
+//                    (dw^T, so that stores walk along dw's rows).
+// Split-K (all three passes, conv_split_count): when the output tiles alone
+// would leave most SMs idle, blockIdx.z also splits the reduction into slices
+// whose partial C's go to a workspace; conv_split_reduce_kernel sums them in
+// a fixed order and adds the bias once.
 // Direct kernels serve layers with 1-3 input or output channels, and a
 // per-channel tree the bias gradient. No float atomics anywhere: every sum is
 // in a fixed order, so results are bitwise reproducible run to run.
@@ -21,6 +23,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <string>
 
 #include "kernels/cuda/conv.hpp"
 #include "runtime/cuda_context.hpp"
@@ -51,9 +54,21 @@ constexpr int kSmemPad = 2;
 static_assert(kThreads % kTileM == 0 && kThreads % kTileN == 0 && kThreads % kTileK == 0,
               "every loader slot keeps its m (or n, or k) across the k loop");
 
-// The weight gradient's split: aim for ~2 blocks per SM of an H100/H200
-// (132 SMs) and give each slice at least kSplitMinK reduction steps' worth
-// (16 tiles), at most kSplitMax slices.
+// Split-K, every pass (split_count): aim for ~2 blocks per SM of an H100/H200
+// (132 SMs), at most ceil(K / kSplitMinK) slices (kSplitMinK = 16 reduction
+// steps, so slices average over kSplitMinK / 2 = 128 k; the last slice holds
+// the remainder), at most kSplitMax slices. tiles: the output tiles of the
+// GEMM view (data gradient: times the stride phases; its K is the most taps
+// of any phase, so a phase with fewer may leave a slice empty: zeros).
+//   splits = min(ceil(264 / tiles), ceil(K / 256), 64), then lowered so that
+//   no slice is empty once its length is rounded up to a multiple of kTileK.
+// Deep layers of the small models, batch 32, forward (M = n ho wo, N = c_out):
+//   7x7,   64 -> 64,  3x3: M 1568, N 64,  K 576:  25 tiles x 3 slices (192 k)  =  75 blocks
+//   7x7,  128 -> 128, 3x3: M 1568, N 128, K 1152: 50 tiles x 5 slices (240 k)  = 250 blocks
+//   14x14, 64 -> 128, 3x3: M 6272, N 128, K 576:  196 tiles x 2 slices (288 k) = 392 blocks
+//   14x14,128 -> 128, 3x3: M 6272, N 128, K 1152: 196 tiles x 2 slices (576 k) = 392 blocks
+// (unsplit, those launch 25, 50, 196 and 196 blocks). Weight gradient
+// (M = c_in kh kw, N = c_out, K = n ho wo): 7x7, 64 -> 64: 9 tiles x 7 slices.
 constexpr int kSplitTargetBlocks = 264;
 constexpr int kSplitMinK = 16 * kTileK;
 constexpr int kSplitMax = 64;
@@ -69,13 +84,15 @@ struct IgemmParams {
   const float* a;     // forward: x; data gradient: dy; weight gradient: x
   const float* b;     // forward: w; data gradient: w; weight gradient: dy
   const float* bias;  // forward: (c_out), data gradient: (c_in), or null
-  float* out;         // y; dx; dw or the partial dw's (splits, c_out, c_in kh kw)
-  int k_per_split;    // weight gradient: reduction length of one blockIdx.z slice (a multiple of kTileK)
+  float* out;         // y, dx, dw, or (split) the workspace of `splits` partial outputs, slice-major
+  int k_per_split;    // reduction length of one slice (a multiple of kTileK; >= K when unsplit)
+  int64_t slice_size; // elements of one partial output (of y, dx or dw)
 };
 
 // This block's GEMM: sizes, reduction range and (data gradient) its phase.
 struct Problem {
   int m = 0, n = 0, k_begin = 0, k_end = 0;
+  int slice = 0;                           // the reduction slice (split-K)
   int py = 0, px = 0, hp = 0, wp = 0;      // phase and its pixel counts
   int ki0 = 0, kis = 1, nki = 0;           // taps in y: ki0, ki0 + kis, ... (nki of them)
   int kj0 = 0, kjs = 1, nkj = 0;           // taps in x
@@ -89,9 +106,12 @@ __device__ Problem make_problem(const IgemmParams& p) {
     q.m = g.n * g.ho * g.wo;
     q.n = g.c_out;
     q.k_end = g.c_in * g.kh * g.kw;
-  } else if constexpr (P == Pass::kBackwardData) {
-    q.py = (int)blockIdx.z / g.stride_w;
-    q.px = (int)blockIdx.z % g.stride_w;
+    q.slice = (int)blockIdx.z;
+  } else if constexpr (P == Pass::kBackwardData) {  // blockIdx.z = slice (stride_h stride_w) + phase
+    const int phases = g.stride_h * g.stride_w, phase = (int)blockIdx.z % phases;
+    q.slice = (int)blockIdx.z / phases;
+    q.py = phase / g.stride_w;
+    q.px = phase % g.stride_w;
     q.hp = conv_phase_size(g.h, q.py, g.stride_h);
     q.wp = conv_phase_size(g.w, q.px, g.stride_w);
     conv_phase_taps(q.py, g.kh, g.stride_h, g.pad_h, g.dil_h, q.ki0, q.kis, q.nki);
@@ -102,10 +122,14 @@ __device__ Problem make_problem(const IgemmParams& p) {
   } else {
     q.m = g.c_in * g.kh * g.kw;
     q.n = g.c_out;
-    const int k_total = g.n * g.ho * g.wo;
-    q.k_begin = (int)blockIdx.z * p.k_per_split;
-    q.k_end = min(k_total, q.k_begin + p.k_per_split);
+    q.k_end = g.n * g.ho * g.wo;
+    q.slice = (int)blockIdx.z;
   }
+  // This slice's part of the reduction; it may be empty (a phase with fewer
+  // taps), and its partial output is then stored as zeros.
+  const int64_t begin = (int64_t)q.slice * p.k_per_split, end = begin + p.k_per_split;
+  q.k_begin = begin < q.k_end ? (int)begin : q.k_end;
+  q.k_end = end < q.k_end ? (int)end : q.k_end;
   return q;
 }
 
@@ -161,7 +185,7 @@ __device__ float load_b(const IgemmParams& p, const Problem& q, int k, int n) {
   const ConvGeometry& g = p.g;
   if (n >= q.n || k >= q.k_end) return 0.f;
   if constexpr (P == Pass::kForward) {  // w (c_out, c_in kh kw) row n
-    return __ldg(p.b + (int64_t)n * q.k_end + k);
+    return __ldg(p.b + (int64_t)n * (g.c_in * g.kh * g.kw) + k);
   } else if constexpr (P == Pass::kBackwardData) {  // w (co, n, ki, kj) of phase tap k
     const int tj = k % q.nkj, t = k / q.nkj;
     const int ti = t % q.nki, co = t / q.nki;
@@ -178,15 +202,16 @@ template <Pass P>
 __device__ void store_c(const IgemmParams& p, const Problem& q, int m, int n, float acc) {
   const ConvGeometry& g = p.g;
   if (m >= q.m || n >= q.n) return;
+  float* out = p.out + q.slice * p.slice_size;  // split: the slice's partial output, bias null
   if constexpr (P == Pass::kForward) {
     const int hw = g.ho * g.wo, b = m / hw;
-    p.out[((int64_t)b * g.c_out + n) * hw + (m - b * hw)] = p.bias ? acc + p.bias[n] : acc;
+    out[((int64_t)b * g.c_out + n) * hw + (m - b * hw)] = p.bias ? acc + p.bias[n] : acc;
   } else if constexpr (P == Pass::kBackwardData) {
     int b, y, x;
     phase_pixel(g, q, m, b, y, x);
-    p.out[(((int64_t)b * g.c_in + n) * g.h + y) * g.w + x] = p.bias ? acc + p.bias[n] : acc;
-  } else {  // slice blockIdx.z of (splits, c_out, c_in kh kw)
-    p.out[((int64_t)blockIdx.z * q.n + n) * q.m + m] = acc;
+    out[(((int64_t)b * g.c_in + n) * g.h + y) * g.w + x] = p.bias ? acc + p.bias[n] : acc;
+  } else {  // dw (c_out, c_in kh kw)
+    out[(int64_t)n * q.m + m] = acc;
   }
 }
 
@@ -265,15 +290,18 @@ __global__ void __launch_bounds__(kThreads) conv_igemm_kernel(IgemmParams p) {
     for (int j = 0; j < kMicroN; ++j) store_c<P>(p, q, m0 + tx + i * kThreadsX, n0 + ty + j * kThreadsY, acc[i][j]);
 }
 
-// out[i] = sum over s < splits of partial[s count + i], s ascending.
-// One thread: one element of dw.
+// out[i] = sum over s < splits of partial[s count + i], s ascending, plus
+// bias[(i / inner) % channels] when bias is not null (out viewed as
+// (.., channels, inner): the one place a split pass adds its bias).
+// One thread: one element of y, dx or dw.
 __global__ void conv_split_reduce_kernel(const float* __restrict__ partial, int splits, int64_t count,
+                                         const float* __restrict__ bias, int64_t channels, int64_t inner,
                                          float* __restrict__ out) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   float s = 0.f;
   for (int k = 0; k < splits; ++k) s += partial[(int64_t)k * count + i];
-  out[i] = s;
+  out[i] = bias ? s + bias[i / inner % channels] : s;
 }
 
 // ---- direct kernels ------------------------------------------------------------------
@@ -391,9 +419,80 @@ void check_int_range(const char* what, int64_t v) {
   RECON_CHECK(v <= INT_MAX, what << " of " << v << " elements exceeds the conv kernels' 2^31 - 1 index range");
 }
 
-// The k length of one weight-gradient slice for `splits` slices, a multiple of kTileK.
+// The k length of one slice for `splits` slices, a multiple of kTileK.
 int split_length(int64_t k_total, int splits) {
-  return (int)(ceil_div(ceil_div(k_total, splits), kTileK) * kTileK);
+  return (int)std::min<int64_t>(ceil_div(ceil_div(k_total, splits), kTileK) * kTileK, INT_MAX);
+}
+
+// The split-K rule of every tiled pass (numbers in the comment on kSplitTargetBlocks):
+// `tiles` output tiles (blocks before the split), reduction length k_total.
+int split_count(int64_t tiles, int64_t k_total) {
+  if (k_total == 0) return 1;  // an empty reduction: one slice of zeros
+  int64_t splits = std::min({ceil_div(kSplitTargetBlocks, std::max<int64_t>(tiles, 1)), ceil_div(k_total, kSplitMinK),
+                             (int64_t)kSplitMax});
+  splits = std::max<int64_t>(splits, 1);
+  return (int)ceil_div(k_total, split_length(k_total, (int)splits));  // rounding the length may empty a slice
+}
+
+// The GEMM view of pass `pass` of g: rows m, columns n, reduction k, problems
+// (data gradient: the stride phases; m and k of the largest phase).
+struct GemmShape {
+  int64_t m, n, k, problems;
+};
+
+GemmShape gemm_shape(const ConvGeometry& g, ConvPass pass) {
+  switch (pass) {
+    case ConvPass::kForward: return {(int64_t)g.n * g.ho * g.wo, g.c_out, (int64_t)g.c_in * g.kh * g.kw, 1};
+    case ConvPass::kBackwardData: {
+      // The largest phase (phase 0) sets m; the most taps of any phase set k.
+      int64_t taps = 0;
+      for (int py = 0; py < g.stride_h; ++py)
+        for (int px = 0; px < g.stride_w; ++px) {
+          int f, st, nki, nkj;
+          conv_phase_taps(py, g.kh, g.stride_h, g.pad_h, g.dil_h, f, st, nki);
+          conv_phase_taps(px, g.kw, g.stride_w, g.pad_w, g.dil_w, f, st, nkj);
+          taps = std::max<int64_t>(taps, (int64_t)nki * nkj);
+        }
+      return {(int64_t)g.n * ceil_div(g.h, g.stride_h) * ceil_div(g.w, g.stride_w), g.c_in, g.c_out * taps,
+              (int64_t)g.stride_h * g.stride_w};
+    }
+    case ConvPass::kBackwardWeight: break;
+  }
+  return {(int64_t)g.c_in * g.kh * g.kw, g.c_out, (int64_t)g.n * g.ho * g.wo, 1};
+}
+
+// Elements of the pass's output (one partial output of a split).
+int64_t output_size(const ConvGeometry& g, ConvPass pass) {
+  switch (pass) {
+    case ConvPass::kForward: return (int64_t)g.n * g.c_out * g.ho * g.wo;
+    case ConvPass::kBackwardData: return (int64_t)g.n * g.c_in * g.h * g.w;
+    case ConvPass::kBackwardWeight: break;
+  }
+  return (int64_t)g.c_out * g.c_in * g.kh * g.kw;
+}
+
+// Launches the tiled pass P (blockIdx.z = slice * problems + problem) and, when
+// split, the reduce that sums the partials in `workspace` into out and adds bias
+// (channels `channels`, each `inner` elements) there instead of in the GEMM.
+template <Pass P>
+void launch_tiled(const char* name, const ConvGeometry& g, ConvPass pass, const float* a, const float* b,
+                  const float* bias, float* workspace, float* out, int64_t channels, int64_t inner) {
+  const GemmShape s = gemm_shape(g, pass);
+  check_int_range((std::string(name) + ": GEMM rows").c_str(), s.m);
+  check_int_range((std::string(name) + ": reduction").c_str(), s.k);
+  const int splits = conv_splits(g, pass, ConvPath::kTiled);
+  const int64_t count = output_size(g, pass);
+  RECON_CHECK(splits == 1 || workspace, name << ": " << splits << " split slices need a workspace of "
+                                             << conv_workspace(g, pass, ConvPath::kTiled) << " floats");
+  const dim3 grid((unsigned)ceil_div(s.m, kTileM), (unsigned)ceil_div(s.n, kTileN), (unsigned)(splits * s.problems));
+  RECON_LAUNCH(conv_igemm_kernel<P>, grid, dim3(kThreadsX, kThreadsY), 0, runtime_stream())
+  (IgemmParams{g, a, b, splits > 1 ? nullptr : bias, splits > 1 ? workspace : out, split_length(s.k, splits), count});
+  check_launch("conv_igemm_kernel");
+  if (splits > 1) {
+    RECON_LAUNCH(conv_split_reduce_kernel, blocks_for(count, kDirectThreads), kDirectThreads, 0, runtime_stream())
+    (workspace, splits, count, bias, channels, inner, out);
+    check_launch("conv_split_reduce_kernel");
+  }
 }
 
 }  // namespace
@@ -403,24 +502,19 @@ ConvPath conv_path(const ConvGeometry& g, ConvPath requested) {
   return std::min(g.c_in, g.c_out) <= kConvDirectMaxChannels ? ConvPath::kDirect : ConvPath::kTiled;
 }
 
-int conv_weight_grad_splits(const ConvGeometry& g, ConvPath path) {
+int conv_splits(const ConvGeometry& g, ConvPass pass, ConvPath path) {
   if (conv_path(g, path) == ConvPath::kDirect) return 1;
-  const int64_t tiles = ceil_div((int64_t)g.c_in * g.kh * g.kw, kTileM) * ceil_div(g.c_out, kTileN);
-  const int64_t k_total = (int64_t)g.n * g.ho * g.wo;
-  if (k_total == 0) return 1;  // an empty batch: one slice of zeros
-  int64_t splits = std::min({ceil_div(kSplitTargetBlocks, std::max<int64_t>(tiles, 1)), ceil_div(k_total, kSplitMinK),
-                             (int64_t)kSplitMax});
-  splits = std::max<int64_t>(splits, 1);
-  return (int)ceil_div(k_total, split_length(k_total, (int)splits));  // rounding the length may empty a slice
+  const GemmShape s = gemm_shape(g, pass);
+  return split_count(ceil_div(s.m, kTileM) * ceil_div(s.n, kTileN) * s.problems, s.k);
 }
 
-int64_t conv_weight_grad_workspace(const ConvGeometry& g, ConvPath path) {
-  const int splits = conv_weight_grad_splits(g, path);
-  return splits > 1 ? (int64_t)splits * g.c_out * g.c_in * g.kh * g.kw : 0;
+int64_t conv_workspace(const ConvGeometry& g, ConvPass pass, ConvPath path) {
+  const int splits = conv_splits(g, pass, path);
+  return splits > 1 ? splits * output_size(g, pass) : 0;
 }
 
-void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y,
-                    ConvPath path) {
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* workspace,
+                    float* y, ConvPath path) {
   const int64_t total = (int64_t)g.n * g.c_out * g.ho * g.wo;
   if (total == 0) return;
   if (conv_path(g, path) == ConvPath::kDirect) {
@@ -429,17 +523,12 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, 
     check_launch("conv_direct_forward_kernel");
     return;
   }
-  const int64_t m = (int64_t)g.n * g.ho * g.wo;
-  check_int_range("conv2d_forward: n ho wo", m);
-  check_int_range("conv2d_forward: c_in kh kw", (int64_t)g.c_in * g.kh * g.kw);
-  const dim3 grid((unsigned)ceil_div(m, kTileM), (unsigned)ceil_div(g.c_out, kTileN), 1);
-  RECON_LAUNCH(conv_igemm_kernel<Pass::kForward>, grid, dim3(kThreadsX, kThreadsY), 0, runtime_stream())
-  (IgemmParams{g, x, weight, bias, y, 0});
-  check_launch("conv_igemm_kernel<Pass::kForward>");
+  launch_tiled<Pass::kForward>("conv2d_forward", g, ConvPass::kForward, x, weight, bias, workspace, y, g.c_out,
+                               (int64_t)g.ho * g.wo);
 }
 
-void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* weight, const float* bias, float* dx,
-                          ConvPath path) {
+void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* weight, const float* bias,
+                          float* workspace, float* dx, ConvPath path) {
   const int64_t total = (int64_t)g.n * g.c_in * g.h * g.w;
   if (total == 0) return;
   if (conv_path(g, path) == ConvPath::kDirect) {
@@ -449,14 +538,9 @@ void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w
     return;
   }
   // The largest phase (phase 0) sets the grid; the other phases' extra tiles store nothing.
-  const int64_t m = (int64_t)g.n * ceil_div(g.h, g.stride_h) * ceil_div(g.w, g.stride_w);
-  check_int_range("conv2d_backward_data: n h w", (int64_t)g.n * g.h * g.w);
-  check_int_range("conv2d_backward_data: c_out kh kw", (int64_t)g.c_out * g.kh * g.kw);
-  const dim3 grid((unsigned)ceil_div(m, kTileM), (unsigned)ceil_div(g.c_in, kTileN),
-                  (unsigned)(g.stride_h * g.stride_w));
-  RECON_LAUNCH(conv_igemm_kernel<Pass::kBackwardData>, grid, dim3(kThreadsX, kThreadsY), 0, runtime_stream())
-  (IgemmParams{g, dy, weight, bias, dx, 0});
-  check_launch("conv_igemm_kernel<Pass::kBackwardData>");
+  check_int_range("conv2d_backward_data: n h w", total / g.c_in);
+  launch_tiled<Pass::kBackwardData>("conv2d_backward_data", g, ConvPass::kBackwardData, dy, weight, bias, workspace,
+                                    dx, g.c_in, (int64_t)g.h * g.w);
 }
 
 void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* workspace, float* dweight,
@@ -469,21 +553,8 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
     check_launch("conv_direct_backward_weight_kernel");
     return;
   }
-  const int64_t k_total = (int64_t)g.n * g.ho * g.wo;
-  check_int_range("conv2d_backward_weight: n ho wo", k_total);
-  check_int_range("conv2d_backward_weight: c_in kh kw", rows);
-  const int splits = conv_weight_grad_splits(g, path);
-  RECON_CHECK(splits == 1 || workspace, "conv2d_backward_weight: " << splits << " split slices need a workspace of "
-                                                                   << conv_weight_grad_workspace(g, path) << " floats");
-  const dim3 grid((unsigned)ceil_div(rows, kTileM), (unsigned)ceil_div(g.c_out, kTileN), (unsigned)splits);
-  RECON_LAUNCH(conv_igemm_kernel<Pass::kBackwardWeight>, grid, dim3(kThreadsX, kThreadsY), 0, runtime_stream())
-  (IgemmParams{g, x, dy, nullptr, splits > 1 ? workspace : dweight, split_length(k_total, splits)});
-  check_launch("conv_igemm_kernel<Pass::kBackwardWeight>");
-  if (splits > 1) {
-    RECON_LAUNCH(conv_split_reduce_kernel, blocks_for(total, kDirectThreads), kDirectThreads, 0, runtime_stream())
-    (workspace, splits, total, dweight);
-    check_launch("conv_split_reduce_kernel");
-  }
+  launch_tiled<Pass::kBackwardWeight>("conv2d_backward_weight", g, ConvPass::kBackwardWeight, x, dy, nullptr,
+                                      workspace, dweight, 1, 1);
 }
 
 void conv2d_backward_bias(const float* dy, float* dbias, int64_t n, int64_t c, int64_t hw) {
