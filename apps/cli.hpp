@@ -150,4 +150,19 @@ class Progress {
   int last_decile_ = -1;
 };
 
+// The scoring flags that recon_eval and recon_predict share, bound to their
+// configs' fields, with one set of help texts.
+inline void add_scoring_flags(Cli& cli, int& batch_size, std::string& device, int& tile, int& stride,
+                              double& map_max) {
+  cli.add("--batch-size", batch_size,
+          "images (or tiles) per forward pass; 1 makes scores independent of batching (identical in recon_eval and "
+          "recon_predict), larger is faster but moves the last float bits with the batch's composition");
+  cli.add("--device", device, "cpu or cuda");
+  cli.add("--tile", tile,
+          "tile mode: score overlapping N x N windows at native resolution (0: off; -1: the checkpoint's "
+          "train_twostage --train-tile, off when it has none)");
+  cli.add("--stride", stride, "tile mode: window stride (0: tile / 2)");
+  cli.add("--map-max", map_max, "pixel-map value shown as the hottest colour (normals average about 2)");
+}
+
 }  // namespace recon::apps

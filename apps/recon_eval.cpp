@@ -364,14 +364,8 @@ int main(int argc, char** argv) {
   cli.add("--test-fraction", cfg.test_fraction, "folder/PIPED: normals in the test set (-1: the checkpoint's or 0.5)");
   cli.add("--seed", cfg.seed, "split seed (empty: the checkpoint's)");
   cli.add("--out", cfg.out, "output folder (metrics.json, report.html, cases/)");
-  cli.add("--batch-size", cfg.batch_size, "images (or tiles) per forward pass; 1 makes scores independent of batching (identical in recon_eval and recon_predict), larger is faster but moves the last float bits with the batch's composition");
-  cli.add("--device", cfg.device, "cpu or cuda");
-  cli.add("--tile", cfg.tile,
-          "tile mode: score overlapping N x N windows at native resolution (0: off; -1: the checkpoint's "
-          "train_twostage --train-tile, off when it has none)");
-  cli.add("--stride", cfg.stride, "tile mode: window stride (0: tile / 2)");
+  apps::add_scoring_flags(cli, cfg.batch_size, cfg.device, cfg.tile, cfg.stride, cfg.map_max);
   cli.add("--cases", cfg.cases, "cases per gallery row of the report");
-  cli.add("--map-max", cfg.map_max, "pixel-map value shown as the hottest colour (normals average about 2)");
   cli.add("--max-images", cfg.max_images, "score only the first N test images (0: all)");
   cli.parse(argc, argv);
   try {

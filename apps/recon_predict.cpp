@@ -133,13 +133,7 @@ int main(int argc, char** argv) {
   cli.add("--input", input_help, "an image file or a folder of images; may repeat");
   cli.add("--checkpoint", cfg.checkpoint, "the checkpoint (checkpoint.safetensors of a training app)");
   cli.add("--out", cfg.out, "folder for <name>_heatmap.png and <name>_overlay.png");
-  cli.add("--batch-size", cfg.batch_size, "images (or tiles) per forward pass; 1 makes scores independent of batching (identical in recon_eval and recon_predict), larger is faster but moves the last float bits with the batch's composition");
-  cli.add("--device", cfg.device, "cpu or cuda");
-  cli.add("--tile", cfg.tile,
-          "tile mode: score overlapping N x N windows at native resolution (0: off; -1: the checkpoint's "
-          "train_twostage --train-tile, off when it has none)");
-  cli.add("--stride", cfg.stride, "tile mode: window stride (0: tile / 2)");
-  cli.add("--map-max", cfg.map_max, "pixel-map value shown as the hottest colour (normals average about 2)");
+  apps::add_scoring_flags(cli, cfg.batch_size, cfg.device, cfg.tile, cfg.stride, cfg.map_max);
   cli.add("--threshold", cfg.threshold, "decision threshold on the score (empty: the checkpoint's calibrated one)");
   cli.add_switch("--no-images", cfg.no_images, "print the scores only, write no PNGs");
   cli.parse((int)rest.size(), rest.data());

@@ -25,6 +25,18 @@ const nn::Json* config_field(const nn::Json& config, std::string_view key) {
   return config.is_object() ? config.find(key) : nullptr;
 }
 
+// What both methods return for a batch x (on the model's device) and its
+// reconstruction: the fused image scores, and the reconstruction and the
+// pixel maps on the CPU.
+DetectorOutput scored_output(models::MultiViewScorer& scorer, const Tensor& x, const Tensor& reconstruction) {
+  const models::Scores s = scorer.score(scorer.errors(x, reconstruction), scorer.difficulty(x));
+  DetectorOutput out;
+  out.fused = s.fused;
+  out.x_hat = reconstruction.to(Device::cpu());
+  out.map = scorer.pixel_map(x, reconstruction).to(Device::cpu());
+  return out;
+}
+
 // Method 1: the ConvAE and its calibrated scorer.
 class MultiViewDetector : public Detector {
  public:
@@ -65,12 +77,7 @@ class MultiViewDetector : public Detector {
     NoGradGuard no_grad;
     const Tensor xd = x.to(device_);
     const Tensor x_hat = (*model_)(xd);
-    const models::Scores s = scorer_->score(scorer_->errors(xd, x_hat), scorer_->difficulty(xd));
-    DetectorOutput out;
-    out.fused = s.fused;
-    out.x_hat = x_hat.to(Device::cpu());
-    out.map = scorer_->pixel_map(xd, x_hat).to(Device::cpu());
-    return out;
+    return scored_output(*scorer_, xd, x_hat);
   }
 
  private:
@@ -173,12 +180,7 @@ class TwoStageDetector : public Detector {
     const Tensor xd = x.to(device_);
     const Tensor x_hat = model_->ae->forward(xd);
     const Tensor x_tilde = model_->refiner->forward(xd, x_hat, false).x_tilde;
-    const models::Scores s = scorer_->score(scorer_->errors(xd, x_tilde), scorer_->difficulty(xd));
-    DetectorOutput out;
-    out.fused = s.fused;
-    out.x_hat = x_tilde.to(Device::cpu());
-    out.map = scorer_->pixel_map(xd, x_tilde).to(Device::cpu());
-    return out;
+    return scored_output(*scorer_, xd, x_tilde);
   }
 
  private:

@@ -385,6 +385,29 @@ TEST_CASE("images: the apps' header read of size and channels is what read_image
   write_tga(tmp / "t.tga", ramp_image(3, h, w));
   int hw = 0, hh = 0, hc = 0;
   CHECK_FALSE(recon::apps::image_header_shape((tmp / "t.tga").string(), hw, hh, hc));
+  // Bad headers are not trusted either (false: the check decodes the file,
+  // and the decoder names it): cut short, a zero or negative size, a colour
+  // type PNG does not have, a BMP info header of no known size, no file.
+  const std::vector<uint8_t> png = crafted_png(w, h, 2, 3);
+  auto refused = [&](const std::string& name, std::vector<uint8_t> bytes) {
+    INFO(name);
+    write_bytes(tmp / name, bytes);
+    CHECK_FALSE(recon::apps::image_header_shape((tmp / name).string(), hw, hh, hc));
+  };
+  refused("cut.png", std::vector<uint8_t>(png.begin(), png.begin() + 20));
+  std::vector<uint8_t> bad = png;
+  bad[16] = bad[17] = bad[18] = bad[19] = 0;  // width 0
+  refused("zero_width.png", bad);
+  bad = png;
+  bad[20] = 0x80;  // height 2^31 + 3: past INT32_MAX
+  refused("huge_height.png", bad);
+  bad = png;
+  bad[25] = 5;  // no such colour type
+  refused("colour5.png", bad);
+  bad = crafted_bmp(w, h, 24);
+  bad[14] = 20;  // an info header of 20 bytes: no BMP version has one
+  refused("info20.bmp", bad);
+  CHECK_FALSE(recon::apps::image_header_shape((tmp / "missing.png").string(), hw, hh, hc));
 }
 
 TEST_CASE("images: corrupt, truncated and missing files raise named errors") {
