@@ -19,7 +19,7 @@
 #include <cstring>
 #include <memory>
 
-#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/conv_gemm.hpp"
 #include "kernels/cpu/reduce.hpp"
 
 namespace recon::cpu {
@@ -140,10 +140,10 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, 
     im2col(g, x + b0 * in_img, cnt, col.get());
     float* yb = y + b0 * out_img;
     if (cnt == 1) {  // one image: the GEMM writes its (c_out, ho wo) output in place
-      gemm(false, false, g.c_out, hw_out, rows, 1.f, weight, rows, col.get(), hw_out, 0.f, yb, hw_out);
+      conv_gemm(false, false, g.c_out, hw_out, rows, weight, rows, col.get(), hw_out, 0.f, yb, hw_out);
       if (bias) add_channel_bias(yb, bias, 1, g.c_out, hw_out);
     } else {
-      gemm(false, false, g.c_out, ld, rows, 1.f, weight, rows, col.get(), ld, 0.f, tmp.get(), ld);
+      conv_gemm(false, false, g.c_out, ld, rows, weight, rows, col.get(), ld, 0.f, tmp.get(), ld);
       rows_to_batch(tmp.get(), bias, yb, cnt, g.c_out, hw_out);
     }
   }
@@ -163,7 +163,7 @@ void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w
       dyc = tmp.get();
     }
     // dcol (rows, ld) = weight^T (rows, c_out) dy (c_out, ld)
-    gemm(true, false, rows, ld, g.c_out, 1.f, weight, rows, dyc, ld, 0.f, col.get(), ld);
+    conv_gemm(true, false, rows, ld, g.c_out, weight, rows, dyc, ld, 0.f, col.get(), ld);
     col2im(g, col.get(), cnt, dx + b0 * in_img);
   }
 }
@@ -187,7 +187,7 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
       dyc = tmp.get();
     }
     // dweight (c_out, rows) (+)= dy (c_out, ld) col^T (ld, rows); chunks after the first accumulate
-    gemm(false, true, g.c_out, rows, ld, 1.f, dyc, ld, col.get(), ld, b0 == 0 ? 0.f : 1.f, dweight, rows);
+    conv_gemm(false, true, g.c_out, rows, ld, dyc, ld, col.get(), ld, b0 == 0 ? 0.f : 1.f, dweight, rows);
   }
 }
 

@@ -1,0 +1,47 @@
+// The CPU convolution's matrix products. The three conv passes each reduce
+// to one product per chunk of images (see conv.cpp); on a CPU with AVX-512
+// they run through our own register-blocked kernel (conv_gemm_avx512.cpp),
+// elsewhere through OpenBLAS (gemm.hpp). Linear layers and matmul always use
+// OpenBLAS.
+//
+// Why a kernel of our own: the conv products are most of a training step,
+// and a BLAS that does not recognise the CPU falls back to a generic kernel
+// (Debian's OpenBLAS 0.3.21 runs its SSE3 "Prescott" SGEMM on the AVX-512
+// Xeons of our CI machines, at a quarter of their speed).
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace recon::cpu {
+
+// Which kernel multiplies inside conv2d / conv_transpose2d on the CPU.
+enum class ConvProduct {
+  kAuto,    // our AVX-512 kernel when the CPU has AVX-512F, else OpenBLAS
+  kBlas,    // always OpenBLAS
+  kAvx512,  // always ours (an error on a CPU without AVX-512F)
+};
+
+// The choice for this process: kAuto unless RECON_CPU_CONV=blas|avx512|auto
+// says otherwise (read once) or set_conv_product changed it.
+ConvProduct conv_product();
+// Changes the choice (tests run the conv suites under both kernels). Throws
+// for kAvx512 on a CPU without AVX-512F.
+void set_conv_product(ConvProduct p);
+// Whether this CPU can run the AVX-512 kernel.
+bool cpu_has_avx512();
+// "avx512 (ours)" or "OpenBLAS", after resolving kAuto: for benchmark reports.
+std::string conv_product_name();
+
+// C (m, n) = op(A) op(B) + beta C, row-major with leading dimensions, like
+// gemm(); dispatches on conv_product(). Never call it from inside an OpenMP
+// parallel region: both kernels open their own.
+void conv_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// The AVX-512 kernel itself (conv_gemm_avx512.cpp, compiled with -mavx512f):
+// call only when cpu_has_avx512(). Each element of C is summed over k in the
+// same order whatever the thread count, so results do not depend on it.
+void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+}  // namespace recon::cpu

@@ -1,0 +1,270 @@
+// The AVX-512 single-precision product behind the CPU convolution (see
+// conv_gemm.hpp). This file alone is compiled with -mavx512f -mfma, and
+// nothing in it runs unless cpu_has_avx512() said yes.
+//
+// Structure (the loop nest of Goto & van de Geijn, "Anatomy of
+// High-Performance Matrix Multiplication", ACM TOMS 2008, as BLIS arranges
+// it): C is cut into column slices, one per thread; within a slice, blocks of
+// kNc columns and kKc steps of k are packed into panels of kNr columns, blocks
+// of kMc rows of A into panels of kMr rows, and one register-resident kMr x kNr
+// tile of C is updated per micro-kernel call. Panels are padded with zeros,
+// so the micro-kernel always runs full tiles; edge tiles go through a small
+// buffer on their way to C.
+//
+// Thread mapping: thread t owns the column panels [t P / T, (t + 1) P / T)
+// of C (P panels, T threads) and does all of k for them, so every element of
+// C is one thread's sum over k, in k order, whatever T is.
+#include "kernels/cpu/conv_gemm.hpp"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+
+namespace recon::cpu {
+
+namespace {
+
+// Micro-tile: 8 rows of C by 48 columns (3 vectors of 16) = 24 accumulators,
+// leaving 8 of the 32 vector registers for the B row and A broadcasts.
+constexpr int kMr = 8;
+constexpr int kNr = 48;
+// k steps per packed block: a kKc x kNr panel of B (24 KiB) stays in L1 while
+// the micro-kernel walks down a column of A panels.
+constexpr int64_t kKc = 128;
+// Rows of A per packed block: kMc x kKc floats (64 KiB) stay in L2.
+constexpr int64_t kMc = 128;
+// Columns of B per packed block: kKc x kNc floats (1.5 MiB) in L2 / L3.
+constexpr int64_t kNc = 64 * kNr;
+// Below this many multiply-adds one thread does the whole product: a
+// parallel region costs more than it saves.
+constexpr int64_t kParallelMinMacs = int64_t(1) << 18;
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// A 64-byte aligned scratch buffer per thread, grown on demand and kept, so
+// that repeated products do not page-fault fresh memory every call.
+float* thread_buffer(int which, int64_t floats) {
+  thread_local std::unique_ptr<float, FreeDeleter> buf[2];
+  thread_local int64_t cap[2] = {0, 0};
+  if (cap[which] < floats) {
+    const size_t bytes = ((size_t)floats * sizeof(float) + 63) / 64 * 64;
+    buf[which].reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!buf[which]) throw std::bad_alloc();
+    cap[which] = floats;
+  }
+  return buf[which].get();
+}
+
+// The operand views: element (i, p) of op(A) and (p, j) of op(B).
+struct Operand {
+  const float* data;
+  int64_t ld;
+  bool trans;
+};
+
+// Rows [i0, i0 + mc) and k steps [p0, p0 + kc) of op(A) into panels of kMr
+// rows: panel q holds (kc, kMr) with row i of the panel at offset p kMr + i;
+// rows past mc are zero.
+void pack_a(const Operand& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
+  for (int64_t ip = 0; ip < mc; ip += kMr, dst += kc * kMr) {
+    const int rows = (int)std::min<int64_t>(kMr, mc - ip);
+    if (a.trans) {  // op(A)(i, p) = a[p ld + i]: each k step is a contiguous run of rows
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* s = a.data + (p0 + p) * a.ld + i0 + ip;
+        float* d = dst + p * kMr;
+        for (int r = 0; r < rows; ++r) d[r] = s[r];
+        for (int r = rows; r < kMr; ++r) d[r] = 0.f;
+      }
+    } else {  // op(A)(i, p) = a[i ld + p]: rows are contiguous, interleave them
+      for (int r = 0; r < kMr; ++r) {
+        if (r < rows) {
+          const float* s = a.data + (i0 + ip + r) * a.ld + p0;
+          for (int64_t p = 0; p < kc; ++p) dst[p * kMr + r] = s[p];
+        } else {
+          for (int64_t p = 0; p < kc; ++p) dst[p * kMr + r] = 0.f;
+        }
+      }
+    }
+  }
+}
+
+// Columns [j0, j0 + nc) and k steps [p0, p0 + kc) of op(B) into panels of kNr
+// columns: panel q holds (kc, kNr), column j at offset p kNr + j; columns past
+// nc are zero.
+void pack_b(const Operand& b, int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* dst) {
+  for (int64_t jp = 0; jp < nc; jp += kNr, dst += kc * kNr) {
+    const int cols = (int)std::min<int64_t>(kNr, nc - jp);
+    if (!b.trans) {  // op(B)(p, j) = b[p ld + j]: each k step is a contiguous run of columns
+      const __mmask16 m0 = (__mmask16)((1u << std::clamp(cols, 0, 16)) - 1);
+      const __mmask16 m1 = (__mmask16)((1u << std::clamp(cols - 16, 0, 16)) - 1);
+      const __mmask16 m2 = (__mmask16)((1u << std::clamp(cols - 32, 0, 16)) - 1);
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* s = b.data + (p0 + p) * b.ld + j0 + jp;
+        float* d = dst + p * kNr;
+        if (cols == kNr) {
+          _mm512_store_ps(d, _mm512_loadu_ps(s));
+          _mm512_store_ps(d + 16, _mm512_loadu_ps(s + 16));
+          _mm512_store_ps(d + 32, _mm512_loadu_ps(s + 32));
+        } else {  // masked loads read nothing past the last column
+          _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, s));
+          _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+          _mm512_store_ps(d + 32, _mm512_maskz_loadu_ps(m2, s + 32));
+        }
+      }
+    } else {  // op(B)(p, j) = b[j ld + p]: columns are contiguous, interleave them
+      for (int j = 0; j < kNr; ++j) {
+        if (j < cols) {
+          const float* s = b.data + (j0 + jp + j) * b.ld + p0;
+          for (int64_t p = 0; p < kc; ++p) dst[p * kNr + j] = s[p];
+        } else {
+          for (int64_t p = 0; p < kc; ++p) dst[p * kNr + j] = 0.f;
+        }
+      }
+    }
+  }
+}
+
+// Where C lives: element (i, j) at c[i rs + j cs]. Row-major C has cs = 1;
+// the transposed problem (see sgemm_avx512) writes with rs = 1.
+struct Out {
+  float* c;
+  int64_t rs, cs;
+};
+
+// One kMr x kNr tile: acc = a_panel (kc, kMr)^T b_panel (kc, kNr), then
+// C = acc + beta C on the rows x cols that exist (beta 0: C is not read).
+void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, const Out& out, int rows, int cols,
+                  float beta) {
+  __m512 acc[kMr][3];
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p, a += kMr, b += kNr) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), b2 = _mm512_load_ps(b + 32);
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+      acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
+    }
+  }
+  if (rows == kMr && cols == kNr && out.cs == 1) {
+    const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i) {
+      float* c = out.c + i * out.rs;
+      for (int v = 0; v < 3; ++v) {
+        __m512 r = acc[i][v];
+        if (beta != 0.f) r = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16 * v), r);
+        _mm512_storeu_ps(c + 16 * v, r);
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[kMr * kNr];
+  for (int i = 0; i < kMr; ++i)
+    for (int v = 0; v < 3; ++v) _mm512_store_ps(tile + i * kNr + 16 * v, acc[i][v]);
+  for (int i = 0; i < rows; ++i) {
+    for (int j = 0; j < cols; ++j) {
+      float& c = out.c[i * out.rs + j * out.cs];
+      c = beta == 0.f ? tile[i * kNr + j] : tile[i * kNr + j] + beta * c;
+    }
+  }
+}
+
+// C columns [n0, n1) of the product, on the calling thread.
+void gemm_slice(const Operand& a, const Operand& b, int64_t m, int64_t n0, int64_t n1, int64_t k, float beta,
+                const Out& out) {
+  float* apack = thread_buffer(0, kMc * kKc);
+  float* bpack = thread_buffer(1, kKc * kNc);
+  for (int64_t jc = n0; jc < n1; jc += kNc) {
+    const int64_t nc = std::min(kNc, n1 - jc);
+    for (int64_t pc = 0; pc < k; pc += kKc) {
+      const int64_t kc = std::min(kKc, k - pc);
+      const float blk_beta = pc == 0 ? beta : 1.f;  // later k blocks add onto the first
+      pack_b(b, jc, nc, pc, kc, bpack);
+      for (int64_t ic = 0; ic < m; ic += kMc) {
+        const int64_t mc = std::min(kMc, m - ic);
+        pack_a(a, ic, mc, pc, kc, apack);
+        for (int64_t jr = 0; jr < nc; jr += kNr) {
+          const int cols = (int)std::min<int64_t>(kNr, nc - jr);
+          for (int64_t ir = 0; ir < mc; ir += kMr) {
+            const int rows = (int)std::min<int64_t>(kMr, mc - ir);
+            const Out tile{out.c + (ic + ir) * out.rs + (jc + jr) * out.cs, out.rs, out.cs};
+            micro_kernel(kc, apack + ir * kc, bpack + jr * kc, tile, rows, cols, blk_beta);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // an empty sum
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+    return;
+  }
+  Operand opa{a, lda, trans_a}, opb{b, ldb, trans_b};
+  Out out{c, ldc, 1};
+  // The 48-wide tile side goes along the longer side of C: with fewer than
+  // kNr columns and more rows, compute C^T = op(B)^T op(A)^T instead (the
+  // conv weight gradient of a 1-channel input has 9 columns).
+  if (n < kNr && m > n) {
+    std::swap(m, n);
+    opa = Operand{b, ldb, !trans_b};
+    opb = Operand{a, lda, !trans_a};
+    out = Out{c, 1, ldc};
+  }
+  const int64_t panels = (n + kNr - 1) / kNr;
+  int threads = (int)std::min<int64_t>(omp_get_max_threads(), panels);
+  if (omp_in_parallel() || m * n * k < kParallelMinMacs) threads = 1;
+  const auto slice = [&](int t, int nt) {
+    const int64_t q0 = panels * t / nt, q1 = panels * (t + 1) / nt;
+    if (q0 < q1) gemm_slice(opa, opb, m, q0 * kNr, std::min(n, q1 * kNr), k, beta, out);
+  };
+  if (threads == 1) {
+    slice(0, 1);
+    return;
+  }
+  // An exception may not leave a parallel region: the first one (a failed
+  // scratch allocation) is kept and rethrown after it.
+  std::exception_ptr error;
+#pragma omp parallel num_threads(threads)
+  {
+    try {
+      slice(omp_get_thread_num(), omp_get_num_threads());
+    } catch (...) {
+#pragma omp critical(recon_sgemm_avx512_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace recon::cpu
+
+#else  // not x86-64: cpu_has_avx512() is false, so this is never reached
+
+#include "runtime/error.hpp"
+
+namespace recon::cpu {
+
+void sgemm_avx512(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float, float*,
+                  int64_t) {
+  RECON_FAIL("sgemm_avx512: this build is not for x86-64");
+}
+
+}  // namespace recon::cpu
+#endif
