@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -147,23 +148,41 @@ TEST_CASE("the AVX-512 product gives the same bits on 1 and 2 threads" * doctest
   }
 }
 
-TEST_CASE("conv2d forward and backward agree under the OpenBLAS and the AVX-512 products" *
+TEST_CASE("conv2d and conv_transpose2d agree under the OpenBLAS and the AVX-512 products" *
           doctest::skip(kNoAvx512)) {
-  const cpu::ConvProduct before = cpu::conv_product();
-  // The RotNet's 32 -> 64 downsampling layer at batch 8, and a 1-channel first layer.
-  struct Shape4 {
-    int n, ci, h, co, stride;
+  // The AVX-512 route packs the im2col matrix straight from the images in the
+  // forward and weight-gradient products (48 taps or more), so the shapes
+  // cover its index math: the RotNet's downsampling layer, a 1-channel first
+  // layer (stored-col route for the weight gradient), dilation, per-axis
+  // stride and padding, a non-square kernel, odd sizes, a conv_transpose2d.
+  struct Case {
+    int n, ci, h, w, co, kh, kw;
+    std::array<int, 2> stride, pad, dil;
+    bool transposed = false;
   };
-  for (const Shape4 s : {Shape4{8, 32, 14, 64, 2}, Shape4{16, 1, 28, 32, 1}}) {
-    INFO("x (" << s.n << ", " << s.ci << ", " << s.h << ", " << s.h << ") co " << s.co << " stride " << s.stride);
+  const std::vector<Case> cases = {
+      {8, 32, 14, 14, 64, 3, 3, {2, 2}, {1, 1}, {1, 1}},
+      {16, 1, 28, 28, 32, 3, 3, {1, 1}, {1, 1}, {1, 1}},
+      {3, 7, 13, 11, 10, 3, 3, {1, 1}, {2, 2}, {2, 2}},
+      {5, 6, 9, 12, 9, 3, 4, {2, 1}, {0, 2}, {1, 2}},
+      {4, 16, 7, 7, 24, 3, 3, {2, 2}, {1, 1}, {1, 1}, true},
+  };
+  const cpu::ConvProduct before = cpu::conv_product();
+  for (const Case& c : cases) {
+    INFO("x (" << c.n << ", " << c.ci << ", " << c.h << ", " << c.w << ") co " << c.co << " k " << c.kh << "x" << c.kw
+               << " stride " << c.stride[0] << "," << c.stride[1] << " pad " << c.pad[0] << "," << c.pad[1]
+               << " dil " << c.dil[0] << "," << c.dil[1] << (c.transposed ? " transposed" : ""));
     std::vector<float> res[2][4];
     for (int kind = 0; kind < 2; ++kind) {
       cpu::set_conv_product(kind == 0 ? cpu::ConvProduct::kBlas : cpu::ConvProduct::kAvx512);
       CHECK(cpu::conv_product_name() == (kind == 0 ? "OpenBLAS" : "avx512 (ours)"));
-      Tensor x = test::rand_tensor({s.n, s.ci, s.h, s.h}, 31).set_requires_grad(true);
-      Tensor w = test::rand_tensor({s.co, s.ci, 3, 3}, 32).set_requires_grad(true);
-      Tensor b = test::rand_tensor({s.co}, 33).set_requires_grad(true);
-      Tensor y = conv2d(x, w, b, Conv2dOptions{{s.stride, s.stride}, {1, 1}, {1, 1}});
+      Tensor x = test::rand_tensor({c.n, c.ci, c.h, c.w}, 31).set_requires_grad(true);
+      Tensor w = (c.transposed ? test::rand_tensor({c.ci, c.co, c.kh, c.kw}, 32)
+                               : test::rand_tensor({c.co, c.ci, c.kh, c.kw}, 32))
+                     .set_requires_grad(true);
+      Tensor b = test::rand_tensor({c.co}, 33).set_requires_grad(true);
+      Tensor y = c.transposed ? conv_transpose2d(x, w, b, ConvTranspose2dOptions{c.stride, c.pad, {1, 1}, c.dil})
+                              : conv2d(x, w, b, Conv2dOptions{c.stride, c.pad, c.dil});
       y.backward(test::rand_tensor(y.shape(), 34));
       res[kind][0] = y.to_vector();
       res[kind][1] = x.grad().to_vector();
@@ -179,7 +198,8 @@ TEST_CASE("conv2d forward and backward agree under the OpenBLAS and the AVX-512 
         err += std::pow((double)res[0][t][i] - res[1][t][i], 2);
         norm += std::pow((double)res[0][t][i], 2);
       }
-      CHECK(err / (norm + 1e-30) < 1e-10);  // two float sums of the same terms in different orders
+      CHECK(norm > 0);
+      CHECK(err / norm < 1e-10);  // two float sums of the same terms in different orders
     }
   }
   cpu::set_conv_product(before);

@@ -122,6 +122,10 @@ void rows_to_batch(const float* src, const float* bias, float* dst, int64_t cnt,
   }
 }
 
+// Whether the products pack the im2col matrix straight from the images
+// (our AVX-512 kernel) instead of storing it first.
+bool use_fused(const ConvGeometry& g, int64_t chunk) { return conv_uses_avx512() && conv_fused_fits(g, chunk); }
+
 }  // namespace
 
 int64_t conv_chunk_images(const ConvGeometry& g) {
@@ -133,17 +137,22 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, 
   const int64_t rows = conv_col_rows(g), hw_out = conv_col_cols(g);
   const int64_t in_img = (int64_t)g.c_in * g.h * g.w, out_img = g.c_out * hw_out;
   const int64_t nb = conv_chunk_images(g);
-  auto col = scratch(rows * nb * hw_out);
+  const bool fused = use_fused(g, nb);
+  auto col = scratch(fused ? 0 : rows * nb * hw_out);
   auto tmp = scratch(nb > 1 ? g.c_out * nb * hw_out : 0);
   for (int64_t b0 = 0; b0 < g.n; b0 += nb) {
     const int64_t cnt = std::min<int64_t>(nb, g.n - b0), ld = cnt * hw_out;
-    im2col(g, x + b0 * in_img, cnt, col.get());
     float* yb = y + b0 * out_img;
-    if (cnt == 1) {  // one image: the GEMM writes its (c_out, ho wo) output in place
-      conv_gemm(false, false, g.c_out, hw_out, rows, weight, rows, col.get(), hw_out, 0.f, yb, hw_out);
+    float* prod = cnt == 1 ? yb : tmp.get();  // one image: its (c_out, ho wo) output is the product itself
+    if (fused) {
+      conv_forward_avx512(g, weight, x + b0 * in_img, cnt, prod);
+    } else {
+      im2col(g, x + b0 * in_img, cnt, col.get());
+      conv_gemm(false, false, g.c_out, ld, rows, weight, rows, col.get(), ld, 0.f, prod, ld);
+    }
+    if (cnt == 1) {
       if (bias) add_channel_bias(yb, bias, 1, g.c_out, hw_out);
     } else {
-      conv_gemm(false, false, g.c_out, ld, rows, weight, rows, col.get(), ld, 0.f, tmp.get(), ld);
       rows_to_batch(tmp.get(), bias, yb, cnt, g.c_out, hw_out);
     }
   }
@@ -176,18 +185,26 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
     return;
   }
   const int64_t nb = conv_chunk_images(g);
-  auto col = scratch(rows * nb * hw_out);
+  // The fused packer runs 48 taps per panel: with fewer (a 1- to 5-channel
+  // input) the stored col^T goes through the kernel's transposed route instead.
+  const bool fused = use_fused(g, nb) && rows >= 48;
+  auto col = scratch(fused ? 0 : rows * nb * hw_out);
   auto tmp = scratch(nb > 1 ? g.c_out * nb * hw_out : 0);
   for (int64_t b0 = 0; b0 < g.n; b0 += nb) {
     const int64_t cnt = std::min<int64_t>(nb, g.n - b0), ld = cnt * hw_out;
-    im2col(g, x + b0 * in_img, cnt, col.get());
     const float* dyc = dy + b0 * out_img;
     if (cnt > 1) {
       batch_to_rows(dyc, tmp.get(), cnt, g.c_out, hw_out);
       dyc = tmp.get();
     }
     // dweight (c_out, rows) (+)= dy (c_out, ld) col^T (ld, rows); chunks after the first accumulate
-    conv_gemm(false, true, g.c_out, rows, ld, dyc, ld, col.get(), ld, b0 == 0 ? 0.f : 1.f, dweight, rows);
+    const float beta = b0 == 0 ? 0.f : 1.f;
+    if (fused) {
+      conv_weight_grad_avx512(g, dyc, x + b0 * in_img, cnt, beta, dweight);
+    } else {
+      im2col(g, x + b0 * in_img, cnt, col.get());
+      conv_gemm(false, true, g.c_out, rows, ld, dyc, ld, col.get(), ld, beta, dweight, rows);
+    }
   }
 }
 

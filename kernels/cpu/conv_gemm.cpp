@@ -32,7 +32,9 @@ std::atomic<ConvProduct>& choice() {
   return c;
 }
 
-bool use_avx512() {
+}  // namespace
+
+bool conv_uses_avx512() {
   switch (choice().load(std::memory_order_relaxed)) {
     case ConvProduct::kBlas: return false;
     case ConvProduct::kAvx512: return true;
@@ -40,8 +42,6 @@ bool use_avx512() {
   }
   return cpu_has_avx512();
 }
-
-}  // namespace
 
 bool cpu_has_avx512() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -59,11 +59,11 @@ void set_conv_product(ConvProduct p) {
   choice().store(p, std::memory_order_relaxed);
 }
 
-std::string conv_product_name() { return use_avx512() ? "avx512 (ours)" : "OpenBLAS"; }
+std::string conv_product_name() { return conv_uses_avx512() ? "avx512 (ours)" : "OpenBLAS"; }
 
 void conv_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (use_avx512()) {
+  if (conv_uses_avx512()) {
     sgemm_avx512(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
   } else {
     gemm(trans_a, trans_b, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);

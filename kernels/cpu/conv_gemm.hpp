@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <string>
 
+#include "kernels/common/conv.hpp"
+
 namespace recon::cpu {
 
 // Which kernel multiplies inside conv2d / conv_transpose2d on the CPU.
@@ -29,6 +31,8 @@ ConvProduct conv_product();
 void set_conv_product(ConvProduct p);
 // Whether this CPU can run the AVX-512 kernel.
 bool cpu_has_avx512();
+// Whether conv products run through the AVX-512 kernel now (kAuto resolved).
+bool conv_uses_avx512();
 // "avx512 (ours)" or "OpenBLAS", after resolving kAuto: for benchmark reports.
 std::string conv_product_name();
 
@@ -43,5 +47,19 @@ void conv_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, cons
 // same order whatever the thread count, so results do not depend on it.
 void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// The same kernel with the im2col matrix of a chunk of cnt images packed
+// straight from the images (never stored); element offsets within the chunk
+// must fit in 32 bits (conv_fused_fits). conv.cpp calls these when
+// conv_uses_avx512().
+// y (c_out, cnt ho wo) = weight (c_out, c_in kh kw) col, col the im2col matrix of x (cnt, c_in, h, w).
+void conv_forward_avx512(const ConvGeometry& g, const float* weight, const float* x, int64_t cnt, float* y);
+// dweight (c_out, c_in kh kw) = dy (c_out, cnt ho wo) col^T + beta dweight.
+void conv_weight_grad_avx512(const ConvGeometry& g, const float* dy, const float* x, int64_t cnt, float beta,
+                             float* dweight);
+// Whether a chunk of cnt images can be packed with 32-bit offsets.
+inline bool conv_fused_fits(const ConvGeometry& g, int64_t cnt) {
+  return cnt * g.c_in * g.h * g.w < (int64_t(1) << 31) - 1;
+}
 
 }  // namespace recon::cpu

@@ -17,7 +17,12 @@
 #include "kernels/cpu/conv_gemm.hpp"
 
 #if defined(__x86_64__)
+// GCC 12 warns that the unpack intrinsics read an uninitialised value (the
+// _mm512_undefined_ps() they pass as the unused merge source; GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #include <omp.h>
 
 #include <algorithm>
@@ -95,10 +100,39 @@ void pack_a(const Operand& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, fl
   }
 }
 
+// dst[c ldd + r] = src[r lds + c] for r, c < 16: a 16 x 16 block transposed
+// in registers (pairs of rows interleaved by 32, then 64 bits, then 128-bit
+// lanes gathered in two rounds).
+inline void transpose16(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
+  for (int i = 0; i < 16; i += 2) {  // t[i]: r[i], r[i+1] interleaved, low / high pairs of each lane
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int g = 0; g < 16; g += 4) {  // r[g + c]: lane L holds column 4 L + c of rows g .. g + 3
+    const auto pd = [](__m512 v) { return _mm512_castps_pd(v); };
+    r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[g]), pd(t[g + 2])));
+    r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[g]), pd(t[g + 2])));
+    r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[g + 1]), pd(t[g + 3])));
+    r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[g + 1]), pd(t[g + 3])));
+  }
+  for (int c = 0; c < 4; ++c) {
+    // lanes 0, 2 of each source (0x88) or 1, 3 (0xdd): columns c and 8 + c, then 4 + c and 12 + c
+    const __m512 v0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), w0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    const __m512 v1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88),
+                 w1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+    _mm512_store_ps(dst + c * ldd, _mm512_shuffle_f32x4(v0, v1, 0x88));
+    _mm512_store_ps(dst + (8 + c) * ldd, _mm512_shuffle_f32x4(v0, v1, 0xdd));
+    _mm512_store_ps(dst + (4 + c) * ldd, _mm512_shuffle_f32x4(w0, w1, 0x88));
+    _mm512_store_ps(dst + (12 + c) * ldd, _mm512_shuffle_f32x4(w0, w1, 0xdd));
+  }
+}
+
 // Columns [j0, j0 + nc) and k steps [p0, p0 + kc) of op(B) into panels of kNr
 // columns: panel q holds (kc, kNr), column j at offset p kNr + j; columns past
 // nc are zero.
-void pack_b(const Operand& b, int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* dst) {
+void pack_b_operand(const Operand& b, int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* dst) {
   for (int64_t jp = 0; jp < nc; jp += kNr, dst += kc * kNr) {
     const int cols = (int)std::min<int64_t>(kNr, nc - jp);
     if (!b.trans) {  // op(B)(p, j) = b[p ld + j]: each k step is a contiguous run of columns
@@ -118,14 +152,15 @@ void pack_b(const Operand& b, int64_t j0, int64_t nc, int64_t p0, int64_t kc, fl
           _mm512_store_ps(d + 32, _mm512_maskz_loadu_ps(m2, s + 32));
         }
       }
-    } else {  // op(B)(p, j) = b[j ld + p]: columns are contiguous, interleave them
-      for (int j = 0; j < kNr; ++j) {
-        if (j < cols) {
-          const float* s = b.data + (j0 + jp + j) * b.ld + p0;
-          for (int64_t p = 0; p < kc; ++p) dst[p * kNr + j] = s[p];
-        } else {
-          for (int64_t p = 0; p < kc; ++p) dst[p * kNr + j] = 0.f;
-        }
+    } else {  // op(B)(p, j) = b[j ld + p]: columns are contiguous; 16 x 16 blocks go through registers
+      for (int jb = 0; jb < kNr; jb += 16) {
+        const int cb = std::clamp(cols - jb, 0, 16);
+        const float* s = b.data + (j0 + jp + jb) * b.ld + p0;
+        int64_t p = 0;
+        if (cb == 16)
+          for (; p + 16 <= kc; p += 16) transpose16(s + p, b.ld, dst + p * kNr + jb, kNr);
+        for (; p < kc; ++p)
+          for (int j = 0; j < 16; ++j) dst[p * kNr + jb + j] = j < cb ? s[j * b.ld + p] : 0.f;
       }
     }
   }
@@ -179,8 +214,86 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
   }
 }
 
-// C columns [n0, n1) of the product, on the calling thread.
-void gemm_slice(const Operand& a, const Operand& b, int64_t m, int64_t n0, int64_t n1, int64_t k, float beta,
+// The im2col matrix of a chunk of images, packed straight from the images
+// (never stored whole): op(B)(r, q) for the forward product, r = (c, ki, kj)
+// a tap, q = (b, oy, ox) an output position; or op(B)(q, r) for the weight
+// gradient (`transposed`). A tap reading padding gives 0. One element:
+// x[pos(q) + tap(r)] with pos(q) = b img + (oy s - p) w + (ox s - p) and
+// tap(r) = c plane + ki d w + kj d, read when the input row oy s - p + ki d
+// and column ox s - p + kj d fall inside the image; 16 of them per masked
+// gather.
+struct Im2colPacker {
+  const ConvGeometry& g;
+  const float* x;  // (cnt, c_in, h, w)
+  bool transposed;
+
+  // The three per-column vectors of a panel of up to kNr taps or positions.
+  struct Lanes {
+    __m512i off[3], row[3], col[3];  // element offset, input row, input column (at tap / position 0)
+  };
+
+  // Position q: offset of its tap (0, 0, 0) and the input row and column it reads there.
+  void position(int64_t q, int32_t& off, int32_t& row, int32_t& col) const {
+    const int64_t hw = (int64_t)g.ho * g.wo, b = q / hw, oy = q % hw / g.wo, ox = q % g.wo;
+    row = (int32_t)(oy * g.stride_h - g.pad_h);
+    col = (int32_t)(ox * g.stride_w - g.pad_w);
+    off = (int32_t)(b * g.c_in * g.h * g.w + (int64_t)row * g.w + col);
+  }
+  // Tap r: offset from its position's tap (0, 0, 0), and the row and column steps.
+  void tap(int64_t r, int32_t& off, int32_t& row, int32_t& col) const {
+    const int64_t c = r / ((int64_t)g.kh * g.kw), ki = r / g.kw % g.kh, kj = r % g.kw;
+    row = (int32_t)(ki * g.dil_h);
+    col = (int32_t)(kj * g.dil_w);
+    off = (int32_t)(c * g.h * g.w + (int64_t)row * g.w + col);
+  }
+
+  // 16 elements: x[off + off_add] where row + row_add in [0, h) and col + col_add in [0, w), else 0.
+  __m512 gather(__m512i off, __m512i row, __m512i col, int32_t off_add, int32_t row_add, int32_t col_add) const {
+    const __m512i r = _mm512_add_epi32(row, _mm512_set1_epi32(row_add));
+    const __m512i c = _mm512_add_epi32(col, _mm512_set1_epi32(col_add));
+    // unsigned compares: a negative coordinate is a huge unsigned one
+    const __mmask16 inside = _mm512_cmplt_epu32_mask(r, _mm512_set1_epi32(g.h)) &
+                             _mm512_cmplt_epu32_mask(c, _mm512_set1_epi32(g.w));
+    const __m512i idx = _mm512_add_epi32(off, _mm512_set1_epi32(off_add));
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, idx, x, 4);
+  }
+
+  void operator()(int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* dst) const {
+    for (int64_t jp = 0; jp < nc; jp += kNr, dst += kc * kNr) {
+      const int cols = (int)std::min<int64_t>(kNr, nc - jp);
+      // The panel's kNr columns (taps when transposed, else positions); absent ones read row -2^30: never inside.
+      alignas(64) int32_t off[kNr], row[kNr], col[kNr];
+      for (int j = 0; j < kNr; ++j) {
+        off[j] = 0, row[j] = -(1 << 30), col[j] = 0;
+        if (j < cols) (transposed ? tap(j0 + jp + j, off[j], row[j], col[j]) : position(j0 + jp + j, off[j], row[j], col[j]));
+      }
+      Lanes l;
+      for (int v = 0; v < 3; ++v) {
+        l.off[v] = _mm512_load_si512(off + 16 * v);
+        l.row[v] = _mm512_load_si512(row + 16 * v);
+        l.col[v] = _mm512_load_si512(col + 16 * v);
+      }
+      for (int64_t p = 0; p < kc; ++p) {
+        int32_t o, r, c;  // the row's own tap (forward) or position (weight gradient)
+        transposed ? position(p0 + p, o, r, c) : tap(p0 + p, o, r, c);
+        for (int v = 0; v < 3; ++v) _mm512_store_ps(dst + p * kNr + 16 * v, gather(l.off[v], l.row[v], l.col[v], o, r, c));
+      }
+    }
+  }
+};
+
+// The packer of an ordinary operand.
+struct OperandPacker {
+  Operand b;
+  void operator()(int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* dst) const {
+    pack_b_operand(b, j0, nc, p0, kc, dst);
+  }
+};
+
+// C columns [n0, n1) of the product, on the calling thread; op(B) comes
+// through the packer.
+template <class PackB>
+void gemm_slice(const Operand& a, const PackB& pack_b, int64_t m, int64_t n0, int64_t n1, int64_t k, float beta,
                 const Out& out) {
   float* apack = thread_buffer(0, kMc * kKc);
   float* bpack = thread_buffer(1, kKc * kNc);
@@ -189,7 +302,7 @@ void gemm_slice(const Operand& a, const Operand& b, int64_t m, int64_t n0, int64
     for (int64_t pc = 0; pc < k; pc += kKc) {
       const int64_t kc = std::min(kKc, k - pc);
       const float blk_beta = pc == 0 ? beta : 1.f;  // later k blocks add onto the first
-      pack_b(b, jc, nc, pc, kc, bpack);
+      pack_b(jc, nc, pc, kc, bpack);
       for (int64_t ic = 0; ic < m; ic += kMc) {
         const int64_t mc = std::min(kMc, m - ic);
         pack_a(a, ic, mc, pc, kc, apack);
@@ -204,6 +317,37 @@ void gemm_slice(const Operand& a, const Operand& b, int64_t m, int64_t n0, int64
       }
     }
   }
+}
+
+// Runs the product on up to omp_get_max_threads() threads, each owning a
+// slice of whole column panels.
+template <class PackB>
+void gemm_parallel(const Operand& a, const PackB& pack_b, int64_t m, int64_t n, int64_t k, float beta,
+                   const Out& out) {
+  const int64_t panels = (n + kNr - 1) / kNr;
+  int threads = (int)std::min<int64_t>(omp_get_max_threads(), panels);
+  if (omp_in_parallel() || m * n * k < kParallelMinMacs) threads = 1;
+  const auto slice = [&](int t, int nt) {
+    const int64_t q0 = panels * t / nt, q1 = panels * (t + 1) / nt;
+    if (q0 < q1) gemm_slice(a, pack_b, m, q0 * kNr, std::min(n, q1 * kNr), k, beta, out);
+  };
+  if (threads == 1) {
+    slice(0, 1);
+    return;
+  }
+  // An exception may not leave a parallel region: the first one (a failed
+  // scratch allocation) is kept and rethrown after it.
+  std::exception_ptr error;
+#pragma omp parallel num_threads(threads)
+  {
+    try {
+      slice(omp_get_thread_num(), omp_get_num_threads());
+    } catch (...) {
+#pragma omp critical(recon_sgemm_avx512_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
@@ -227,30 +371,24 @@ void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, c
     opb = Operand{a, lda, !trans_a};
     out = Out{c, 1, ldc};
   }
-  const int64_t panels = (n + kNr - 1) / kNr;
-  int threads = (int)std::min<int64_t>(omp_get_max_threads(), panels);
-  if (omp_in_parallel() || m * n * k < kParallelMinMacs) threads = 1;
-  const auto slice = [&](int t, int nt) {
-    const int64_t q0 = panels * t / nt, q1 = panels * (t + 1) / nt;
-    if (q0 < q1) gemm_slice(opa, opb, m, q0 * kNr, std::min(n, q1 * kNr), k, beta, out);
-  };
-  if (threads == 1) {
-    slice(0, 1);
-    return;
-  }
-  // An exception may not leave a parallel region: the first one (a failed
-  // scratch allocation) is kept and rethrown after it.
-  std::exception_ptr error;
-#pragma omp parallel num_threads(threads)
-  {
-    try {
-      slice(omp_get_thread_num(), omp_get_num_threads());
-    } catch (...) {
-#pragma omp critical(recon_sgemm_avx512_error)
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
+  gemm_parallel(opa, OperandPacker{opb}, m, n, k, beta, out);
+}
+
+void conv_forward_avx512(const ConvGeometry& g, const float* weight, const float* x, int64_t cnt, float* y) {
+  ConvGeometry gc = g;
+  gc.n = (int)cnt;
+  const int64_t rows = conv_col_rows(g), cols = cnt * conv_col_cols(g);
+  gemm_parallel(Operand{weight, rows, false}, Im2colPacker{gc, x, false}, g.c_out, cols, rows, 0.f,
+                Out{y, cols, 1});
+}
+
+void conv_weight_grad_avx512(const ConvGeometry& g, const float* dy, const float* x, int64_t cnt, float beta,
+                             float* dweight) {
+  ConvGeometry gc = g;
+  gc.n = (int)cnt;
+  const int64_t rows = conv_col_rows(g), cols = cnt * conv_col_cols(g);
+  gemm_parallel(Operand{dy, cols, false}, Im2colPacker{gc, x, true}, g.c_out, rows, cols, beta,
+                Out{dweight, rows, 1});
 }
 
 }  // namespace recon::cpu
@@ -264,6 +402,14 @@ namespace recon::cpu {
 void sgemm_avx512(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float, float*,
                   int64_t) {
   RECON_FAIL("sgemm_avx512: this build is not for x86-64");
+}
+
+void conv_forward_avx512(const ConvGeometry&, const float*, const float*, int64_t, float*) {
+  RECON_FAIL("conv_forward_avx512: this build is not for x86-64");
+}
+
+void conv_weight_grad_avx512(const ConvGeometry&, const float*, const float*, int64_t, float, float*) {
+  RECON_FAIL("conv_weight_grad_avx512: this build is not for x86-64");
 }
 
 }  // namespace recon::cpu
