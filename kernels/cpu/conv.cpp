@@ -1,5 +1,9 @@
 // CPU convolution: im2col / col2im and layout shuffles as OpenMP loops, the
-// products as one OpenBLAS GEMM per chunk of images; OpenBLAS threads itself.
+// products as one matrix product per chunk of images (conv_gemm.hpp: our
+// AVX-512 kernel where the CPU has it, OpenBLAS elsewhere; both thread
+// themselves). With the AVX-512 kernel the forward and weight-gradient
+// products read the images directly and no column matrix is stored; the data
+// gradient still writes one per chunk for col2im.
 //
 // The loops share one thread pool with the GEMMs: the build links OpenBLAS's
 // OpenMP variant (CMakeLists.txt), whose GEMMs open ordinary OpenMP regions.
@@ -8,7 +12,7 @@
 // used to be serial; serial, they were about a fifth of a single-thread
 // RotNet step, during which the second thread idled.)
 // Every loop writes disjoint outputs, so the results do not depend on the
-// thread count.
+// thread count (nor do our kernel's products; OpenBLAS's may).
 //
 // A chunk of cnt images has the column matrix col (c_in kh kw, cnt ho wo):
 // column b ho wo + q holds the taps of output position q of image b. The
@@ -18,6 +22,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "kernels/cpu/conv_gemm.hpp"
 #include "kernels/cpu/reduce.hpp"
@@ -69,30 +74,54 @@ void im2col(const ConvGeometry& g, const float* x, int64_t cnt, float* col) {
 
 // dx (cnt, c_in, h, w) = the sum of col (c_in kh kw, cnt ho wo) scattered back
 // to the input positions its taps read (padding taps dropped), one input
-// plane (image, channel) at a time.
+// plane (image, channel) at a time, tap after tap (each col row is read in
+// order). A strided conv scatters with a stride, so the plane is summed in
+// a buffer split by phase (row mod stride_h, column mod stride_w), where every
+// tap lands in one phase at consecutive places (vector adds), and is then
+// interleaved into dx. Each element sums its taps in (ki, kj) order.
 void col2im(const ConvGeometry& g, const float* col, int64_t cnt, float* dx) {
   const int64_t hw_out = conv_col_cols(g), ld = cnt * hw_out;
   const int64_t plane = (int64_t)g.h * g.w, img = g.c_in * plane;
-#pragma omp parallel for collapse(2) schedule(static) if (conv_col_rows(g) * ld > kParallelMin)
-  for (int64_t b = 0; b < cnt; ++b) {
-    for (int64_t c = 0; c < g.c_in; ++c) {
-      float* dst = dx + b * img + c * plane;
-      std::fill(dst, dst + plane, 0.f);
-      for (int ki = 0; ki < g.kh; ++ki) {
-        for (int kj = 0; kj < g.kw; ++kj) {
-          const int64_t r = (c * g.kh + ki) * g.kw + kj;
-          const float* src = col + r * ld + b * hw_out;
-          int oy_lo, oy_hi, ox_lo, ox_hi;  // the outputs whose taps read inside the image
-          conv_valid_range(g.h, g.ho, ki, g.stride_h, g.pad_h, g.dil_h, oy_lo, oy_hi);
-          conv_valid_range(g.w, g.wo, kj, g.stride_w, g.pad_w, g.dil_w, ox_lo, ox_hi);
-          const int x_off = conv_in_coord(0, kj, g.stride_w, g.pad_w, g.dil_w);  // input column of output 0
-          for (int oy = oy_lo; oy < oy_hi; ++oy) {
-            const float* s = src + (int64_t)oy * g.wo;
-            float* d = dst + (int64_t)conv_in_coord(oy, ki, g.stride_h, g.pad_h, g.dil_h) * g.w;
-            if (g.stride_w == 1) {
-              for (int ox = ox_lo; ox < ox_hi; ++ox) d[ox + x_off] += s[ox];
-            } else {
-              for (int ox = ox_lo; ox < ox_hi; ++ox) d[ox * g.stride_w + x_off] += s[ox];
+  const int sh = g.stride_h, sw = g.stride_w;
+  const int hp = (g.h + sh - 1) / sh, wp = (g.w + sw - 1) / sw;  // size of one phase
+  const bool phased = sh > 1 || sw > 1;
+  // floor(a / b) for b > 0
+  const auto floor_div = [](int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
+#pragma omp parallel if (conv_col_rows(g) * ld > kParallelMin)
+  {
+    std::vector<float> phases(phased ? (size_t)sh * sw * hp * wp : 0);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t b = 0; b < cnt; ++b) {
+      for (int64_t c = 0; c < g.c_in; ++c) {
+        float* dst = dx + b * img + c * plane;
+        float* acc = phased ? phases.data() : dst;  // unstrided: the plane itself
+        std::fill(acc, acc + (phased ? phases.size() : (size_t)plane), 0.f);
+        for (int ki = 0; ki < g.kh; ++ki) {
+          for (int kj = 0; kj < g.kw; ++kj) {
+            const float* src = col + ((c * g.kh + ki) * g.kw + kj) * ld + b * hw_out;
+            int oy_lo, oy_hi, ox_lo, ox_hi;  // the outputs whose taps read inside the image
+            conv_valid_range(g.h, g.ho, ki, sh, g.pad_h, g.dil_h, oy_lo, oy_hi);
+            conv_valid_range(g.w, g.wo, kj, sw, g.pad_w, g.dil_w, ox_lo, ox_hi);
+            // output (oy, ox) reads input row oy sh + ry, column ox sw + rx: phase
+            // (ry mod sh, rx mod sw), place (oy + floor(ry / sh), ox + floor(rx / sw))
+            const int ry = conv_in_coord(0, ki, sh, g.pad_h, g.dil_h), rx = conv_in_coord(0, kj, sw, g.pad_w, g.dil_w);
+            const int qy = floor_div(ry, sh), qx = floor_div(rx, sw);
+            float* base = phased ? acc + ((int64_t)(ry - qy * sh) * sw + (rx - qx * sw)) * hp * wp : acc;
+            const int row_len = phased ? wp : g.w;
+            for (int oy = oy_lo; oy < oy_hi; ++oy) {
+              const float* s = src + (int64_t)oy * g.wo;
+              float* d = base + (int64_t)(oy + qy) * row_len + qx;
+              for (int ox = ox_lo; ox < ox_hi; ++ox) d[ox] += s[ox];
+            }
+          }
+        }
+        if (phased) {
+          for (int iy = 0; iy < g.h; ++iy) {
+            const float* prow = acc + (int64_t)(iy % sh) * sw * hp * wp + (int64_t)(iy / sh) * wp;
+            float* drow = dst + (int64_t)iy * g.w;
+            for (int px = 0; px < sw; ++px) {
+              const float* p = prow + (int64_t)px * hp * wp;
+              for (int t = 0; px + sw * t < g.w; ++t) drow[px + sw * t] = p[t];
             }
           }
         }

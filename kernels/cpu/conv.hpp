@@ -1,6 +1,8 @@
-// CPU convolution kernels: im2col / col2im around OpenBLAS GEMM.
+// CPU convolution kernels: im2col / col2im around a matrix product
+// (conv_gemm.hpp: our AVX-512 kernel, which packs the im2col matrix straight
+// from the images in the forward and weight-gradient passes, or OpenBLAS).
 // The batch is processed in chunks of images whose column matrix fits in
-// kConvColBudget floats; each chunk is one GEMM. conv_transpose2d runs these
+// kConvColBudget floats; each chunk is one product. conv_transpose2d runs these
 // same kernels with its conv2d-view geometry (see kernels/common/conv.hpp):
 // its forward is conv2d_backward_data, its data gradient conv2d_forward, its
 // weight gradient conv2d_backward_weight with the roles of x and dy swapped.
@@ -11,11 +13,12 @@
 
 namespace recon::cpu {
 
-// Column-matrix budget per chunk, in floats (32 MiB): large enough that every
-// layer of the 28x28 model but the last (32 -> 1 channels at 28x28, two
-// chunks) takes the whole batch of 64 in one GEMM, small enough that 128x128
-// images do not allocate gigabytes.
-constexpr int64_t kConvColBudget = int64_t(1) << 23;
+// Column-matrix budget per chunk, in floats (4 MiB): small enough that a
+// chunk's column matrix stays in the caches between the product that writes
+// it and col2im that reads it (the data gradient; 32 MiB chunks made the
+// RotNet step ~10 % slower), large enough that each product still has
+// hundreds of columns per thread.
+constexpr int64_t kConvColBudget = int64_t(1) << 20;
 
 // How many images one chunk holds (at least 1).
 int64_t conv_chunk_images(const ConvGeometry& g);
