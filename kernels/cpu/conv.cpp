@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv_gemm.hpp"
+#include "kernels/cpu/hot.hpp"
 #include "kernels/cpu/reduce.hpp"
 
 namespace recon::cpu {
@@ -39,7 +40,7 @@ std::unique_ptr<float[]> scratch(int64_t n) { return std::make_unique_for_overwr
 
 // col (c_in kh kw, cnt ho wo) from the images x (cnt, c_in, h, w); zeros where
 // a tap reads padding.
-void im2col(const ConvGeometry& g, const float* x, int64_t cnt, float* col) {
+RECON_CPU_HOT void im2col(const ConvGeometry& g, const float* x, int64_t cnt, float* col) {
   const int64_t rows = conv_col_rows(g), hw_out = conv_col_cols(g), ld = cnt * hw_out;
   const int64_t plane = (int64_t)g.h * g.w, img = g.c_in * plane;
 #pragma omp parallel for collapse(2) schedule(static) if (rows * ld > kParallelMin)
@@ -79,7 +80,7 @@ void im2col(const ConvGeometry& g, const float* x, int64_t cnt, float* col) {
 // a buffer split by phase (row mod stride_h, column mod stride_w), where every
 // tap lands in one phase at consecutive places (vector adds), and is then
 // interleaved into dx. Each element sums its taps in (ki, kj) order.
-void col2im(const ConvGeometry& g, const float* col, int64_t cnt, float* dx) {
+RECON_CPU_HOT void col2im(const ConvGeometry& g, const float* col, int64_t cnt, float* dx) {
   const int64_t hw_out = conv_col_cols(g), ld = cnt * hw_out;
   const int64_t plane = (int64_t)g.h * g.w, img = g.c_in * plane;
   const int sh = g.stride_h, sw = g.stride_w;
@@ -131,7 +132,7 @@ void col2im(const ConvGeometry& g, const float* col, int64_t cnt, float* dx) {
 }
 
 // dst (c, cnt hw) from src (cnt, c, hw).
-void batch_to_rows(const float* src, float* dst, int64_t cnt, int64_t c, int64_t hw) {
+RECON_CPU_HOT void batch_to_rows(const float* src, float* dst, int64_t cnt, int64_t c, int64_t hw) {
 #pragma omp parallel for collapse(2) schedule(static) if (cnt * c * hw > kParallelMin)
   for (int64_t b = 0; b < cnt; ++b)
     for (int64_t ch = 0; ch < c; ++ch)
@@ -139,7 +140,7 @@ void batch_to_rows(const float* src, float* dst, int64_t cnt, int64_t c, int64_t
 }
 
 // dst (cnt, c, hw) from src (c, cnt hw), plus bias (c) when given.
-void rows_to_batch(const float* src, const float* bias, float* dst, int64_t cnt, int64_t c, int64_t hw) {
+RECON_CPU_HOT void rows_to_batch(const float* src, const float* bias, float* dst, int64_t cnt, int64_t c, int64_t hw) {
 #pragma omp parallel for collapse(2) schedule(static) if (cnt * c * hw > kParallelMin)
   for (int64_t b = 0; b < cnt; ++b) {
     for (int64_t ch = 0; ch < c; ++ch) {
@@ -237,11 +238,11 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
   }
 }
 
-void conv2d_backward_bias(const float* dy, float* dbias, int64_t n, int64_t c, int64_t hw) {
+RECON_CPU_HOT void conv2d_backward_bias(const float* dy, float* dbias, int64_t n, int64_t c, int64_t hw) {
   // Each channel summed in double over the batch and the plane, in the same order on any thread count.
 #pragma omp parallel for schedule(static) if (n * c * hw > kParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
-    Sum4 s;
+    Sum8 s;
     for (int64_t b = 0; b < n; ++b) {
       const float* p = dy + (b * c + ch) * hw;
       s.add(hw, [p](int64_t i) { return (double)p[i]; });
@@ -250,7 +251,7 @@ void conv2d_backward_bias(const float* dy, float* dbias, int64_t n, int64_t c, i
   }
 }
 
-void add_channel_bias(float* y, const float* bias, int64_t n, int64_t c, int64_t hw) {
+RECON_CPU_HOT void add_channel_bias(float* y, const float* bias, int64_t n, int64_t c, int64_t hw) {
 #pragma omp parallel for collapse(2) schedule(static) if (n * c * hw > kParallelMin)
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t ch = 0; ch < c; ++ch) {

@@ -15,6 +15,8 @@
 
 #include <type_traits>
 
+#include "kernels/cpu/hot.hpp"
+
 namespace recon::cpu {
 
 namespace {
@@ -61,13 +63,13 @@ void dispatch_unary(UnaryOp op, Body&& body) {
 // lambda's by-reference captures re-reads the pointers and parameters after
 // every store (they might alias the output) and does not vectorise.
 template <BinaryOp Op>
-void binary_same_loop(const float* a, const float* b, float* out, int64_t n) {
+RECON_CPU_HOT void binary_same_loop(const float* a, const float* b, float* out, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) out[i] = binary_apply(Op, a[i], b[i]);
 }
 
 template <BinaryOp Op>
-void binary_broadcast_loop(const Broadcast4 bc, const float* a, const float* b, float* out, int64_t n) {
+RECON_CPU_HOT void binary_broadcast_loop(const Broadcast4 bc, const float* a, const float* b, float* out, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     int64_t ia, ib;
@@ -77,7 +79,7 @@ void binary_broadcast_loop(const Broadcast4 bc, const float* a, const float* b, 
 }
 
 template <UnaryOp Op>
-void unary_loop(const float* x, float* y, int64_t n, float p0, float p1) {
+RECON_CPU_HOT void unary_loop(const float* x, float* y, int64_t n, float p0, float p1) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = unary_apply(Op, x[i], p0, p1);
 }
@@ -85,7 +87,7 @@ void unary_loop(const float* x, float* y, int64_t n, float p0, float p1) {
 // x or y may be null (read as 0): HasX / HasY are template constants too, so
 // that no vector load ever reads through a null pointer.
 template <UnaryOp Op, bool HasX, bool HasY>
-void unary_backward_loop(const float* x, const float* y, const float* gy, float* gx, int64_t n, float p0, float p1) {
+RECON_CPU_HOT void unary_backward_loop(const float* x, const float* y, const float* gy, float* gx, int64_t n, float p0, float p1) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const float xi = HasX ? x[i] : 0.f, yi = HasY ? y[i] : 0.f;
@@ -119,7 +121,7 @@ void unary_backward(UnaryOp op, const float* x, const float* y, const float* gy,
   });
 }
 
-void add_inplace(float* a, const float* b, int64_t n) {
+RECON_CPU_HOT void add_inplace(float* a, const float* b, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) a[i] += b[i];
 }

@@ -1,10 +1,11 @@
 // CPU batch-norm kernels: OpenMP over channels for the reductions (each
-// channel summed in a fixed order in double, four interleaved partial sums:
-// kernels/cpu/reduce.hpp Sum4; results do not depend on the thread count)
+// channel summed in a fixed order in double, eight interleaved partial sums:
+// kernels/cpu/reduce.hpp Sum8; results do not depend on the thread count)
 // and over (n, c) rows for the elementwise passes.
 #include "kernels/cpu/norm.hpp"
 
 #include "kernels/common/norm.hpp"
+#include "kernels/cpu/hot.hpp"
 #include "kernels/cpu/reduce.hpp"
 
 namespace recon::cpu {
@@ -12,17 +13,17 @@ namespace recon::cpu {
 // Below this many elements a parallel region costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 15;
 
-void batch_norm_stats(const BatchNormParams& p, const float* x, float* mean, float* var) {
+RECON_CPU_HOT void batch_norm_stats(const BatchNormParams& p, const float* x, float* mean, float* var) {
   const int64_t m = p.n * p.hw;
 #pragma omp parallel for schedule(static) if (m * p.c > kParallelMin)
   for (int64_t c = 0; c < p.c; ++c) {
-    Sum4 s;
+    Sum8 s;
     for (int64_t n = 0; n < p.n; ++n) {
       const float* row = x + (n * p.c + c) * p.hw;
       s.add(p.hw, [row](int64_t i) { return (double)row[i]; });
     }
     const double mu = s.total() / (double)m;
-    Sum4 sq;  // two-pass: no cancellation for data far from 0
+    Sum8 sq;  // two-pass: no cancellation for data far from 0
     for (int64_t n = 0; n < p.n; ++n) {
       const float* row = x + (n * p.c + c) * p.hw;
       sq.add(p.hw, [row, mu](int64_t i) { return (row[i] - mu) * (row[i] - mu); });
@@ -42,7 +43,7 @@ void batch_norm_update_running(const BatchNormParams& p, const float* mean, cons
     recon::batch_norm_update_running(mean[c], var[c], p.n * p.hw, momentum, running_mean[c], running_var[c]);
 }
 
-void batch_norm_forward(const BatchNormParams& p, const float* x, const float* mean, const float* invstd,
+RECON_CPU_HOT void batch_norm_forward(const BatchNormParams& p, const float* x, const float* mean, const float* invstd,
                         const float* weight, const float* bias, float* y) {
   const int64_t rows = p.n * p.c;
 #pragma omp parallel for schedule(static) if (rows * p.hw > kParallelMin)
@@ -55,11 +56,11 @@ void batch_norm_forward(const BatchNormParams& p, const float* x, const float* m
   }
 }
 
-void batch_norm_backward_reduce(const BatchNormParams& p, const float* g, const float* x, const float* mean,
+RECON_CPU_HOT void batch_norm_backward_reduce(const BatchNormParams& p, const float* g, const float* x, const float* mean,
                                 const float* invstd, float* sum_g, float* sum_gxhat) {
 #pragma omp parallel for schedule(static) if (p.n * p.hw * p.c > kParallelMin)
   for (int64_t c = 0; c < p.c; ++c) {
-    Sum4 sg, sgx;
+    Sum8 sg, sgx;
     const double mu = mean[c];
     for (int64_t n = 0; n < p.n; ++n) {
       const float* gr = g + (n * p.c + c) * p.hw;
@@ -72,7 +73,7 @@ void batch_norm_backward_reduce(const BatchNormParams& p, const float* g, const 
   }
 }
 
-void batch_norm_backward_input(const BatchNormParams& p, bool training, const float* g, const float* x,
+RECON_CPU_HOT void batch_norm_backward_input(const BatchNormParams& p, bool training, const float* g, const float* x,
                                const float* mean, const float* invstd, const float* weight, const float* sum_g,
                                const float* sum_gxhat, float* dx) {
   const int64_t rows = p.n * p.c, m = p.n * p.hw;
