@@ -227,25 +227,46 @@ struct Im2colPacker {
   const float* x;  // (cnt, c_in, h, w)
   bool transposed;
 
-  // The three per-column vectors of a panel of up to kNr taps or positions.
-  struct Lanes {
-    __m512i off[3], row[3], col[3];  // element offset, input row, input column (at tap / position 0)
+  // Output positions q = (b, oy, ox) in order, decoded once and then stepped
+  // (no division per step): the offset of the position's tap (0, 0, 0) and
+  // the input row and column it reads there.
+  struct Positions {
+    const ConvGeometry& g;
+    int64_t b;
+    int oy, ox;
+    Positions(const ConvGeometry& geo, int64_t q)
+        : g(geo), b(q / ((int64_t)geo.ho * geo.wo)), oy((int)(q / geo.wo % geo.ho)), ox((int)(q % geo.wo)) {}
+    void get(int32_t& off, int32_t& row, int32_t& col) const {
+      row = oy * g.stride_h - g.pad_h;
+      col = ox * g.stride_w - g.pad_w;
+      off = (int32_t)(b * g.c_in * g.h * g.w + (int64_t)row * g.w + col);
+    }
+    void next() {
+      if (++ox == g.wo) {
+        ox = 0;
+        if (++oy == g.ho) oy = 0, ++b;
+      }
+    }
   };
-
-  // Position q: offset of its tap (0, 0, 0) and the input row and column it reads there.
-  void position(int64_t q, int32_t& off, int32_t& row, int32_t& col) const {
-    const int64_t hw = (int64_t)g.ho * g.wo, b = q / hw, oy = q % hw / g.wo, ox = q % g.wo;
-    row = (int32_t)(oy * g.stride_h - g.pad_h);
-    col = (int32_t)(ox * g.stride_w - g.pad_w);
-    off = (int32_t)(b * g.c_in * g.h * g.w + (int64_t)row * g.w + col);
-  }
-  // Tap r: offset from its position's tap (0, 0, 0), and the row and column steps.
-  void tap(int64_t r, int32_t& off, int32_t& row, int32_t& col) const {
-    const int64_t c = r / ((int64_t)g.kh * g.kw), ki = r / g.kw % g.kh, kj = r % g.kw;
-    row = (int32_t)(ki * g.dil_h);
-    col = (int32_t)(kj * g.dil_w);
-    off = (int32_t)(c * g.h * g.w + (int64_t)row * g.w + col);
-  }
+  // Taps r = (c, ki, kj) in order: offset from the position's tap (0, 0, 0),
+  // and the row and column steps.
+  struct Taps {
+    const ConvGeometry& g;
+    int c, ki, kj;
+    Taps(const ConvGeometry& geo, int64_t r)
+        : g(geo), c((int)(r / ((int64_t)geo.kh * geo.kw))), ki((int)(r / geo.kw % geo.kh)), kj((int)(r % geo.kw)) {}
+    void get(int32_t& off, int32_t& row, int32_t& col) const {
+      row = ki * g.dil_h;
+      col = kj * g.dil_w;
+      off = (int32_t)((int64_t)c * g.h * g.w + (int64_t)row * g.w + col);
+    }
+    void next() {
+      if (++kj == g.kw) {
+        kj = 0;
+        if (++ki == g.kh) ki = 0, ++c;
+      }
+    }
+  };
 
   // 16 elements: x[off + off_add] where row + row_add in [0, h) and col + col_add in [0, w), else 0.
   __m512 gather(__m512i off, __m512i row, __m512i col, int32_t off_add, int32_t row_add, int32_t col_add) const {
@@ -258,26 +279,39 @@ struct Im2colPacker {
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, idx, x, 4);
   }
 
-  void operator()(int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* dst) const {
+  // Columns walked by ColWalk, k steps by RowWalk.
+  template <class ColWalk, class RowWalk>
+  void pack(int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* dst) const {
     for (int64_t jp = 0; jp < nc; jp += kNr, dst += kc * kNr) {
       const int cols = (int)std::min<int64_t>(kNr, nc - jp);
-      // The panel's kNr columns (taps when transposed, else positions); absent ones read row -2^30: never inside.
+      // The panel's columns; absent ones read row -2^30: never inside.
       alignas(64) int32_t off[kNr], row[kNr], col[kNr];
+      ColWalk cw(g, j0 + jp);
       for (int j = 0; j < kNr; ++j) {
         off[j] = 0, row[j] = -(1 << 30), col[j] = 0;
-        if (j < cols) (transposed ? tap(j0 + jp + j, off[j], row[j], col[j]) : position(j0 + jp + j, off[j], row[j], col[j]));
+        if (j < cols) cw.get(off[j], row[j], col[j]), cw.next();
       }
-      Lanes l;
+      __m512i voff[3], vrow[3], vcol[3];
       for (int v = 0; v < 3; ++v) {
-        l.off[v] = _mm512_load_si512(off + 16 * v);
-        l.row[v] = _mm512_load_si512(row + 16 * v);
-        l.col[v] = _mm512_load_si512(col + 16 * v);
+        voff[v] = _mm512_load_si512(off + 16 * v);
+        vrow[v] = _mm512_load_si512(row + 16 * v);
+        vcol[v] = _mm512_load_si512(col + 16 * v);
       }
-      for (int64_t p = 0; p < kc; ++p) {
-        int32_t o, r, c;  // the row's own tap (forward) or position (weight gradient)
-        transposed ? position(p0 + p, o, r, c) : tap(p0 + p, o, r, c);
-        for (int v = 0; v < 3; ++v) _mm512_store_ps(dst + p * kNr + 16 * v, gather(l.off[v], l.row[v], l.col[v], o, r, c));
+      RowWalk rw(g, p0);
+      for (int64_t p = 0; p < kc; ++p, rw.next()) {
+        int32_t o, r, c;
+        rw.get(o, r, c);
+        for (int v = 0; v < 3; ++v)
+          _mm512_store_ps(dst + p * kNr + 16 * v, gather(voff[v], vrow[v], vcol[v], o, r, c));
       }
+    }
+  }
+
+  void operator()(int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* dst) const {
+    if (transposed) {
+      pack<Taps, Positions>(j0, nc, p0, kc, dst);
+    } else {
+      pack<Positions, Taps>(j0, nc, p0, kc, dst);
     }
   }
 };
