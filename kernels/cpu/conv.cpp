@@ -35,8 +35,20 @@ namespace {
 // Below this many floats moved a parallel region costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 15;
 
-// Uninitialised scratch (every element is written before it is read).
-std::unique_ptr<float[]> scratch(int64_t n) { return std::make_unique_for_overwrite<float[]>((size_t)n); }
+// Uninitialised scratch (every element is written before it is read): two
+// buffers per thread (slot 0: a column matrix, slot 1: a product in (c, cnt
+// hw) layout), grown on demand and kept, so that the conv calls of a
+// training step reuse the same pages instead of faulting in fresh ones.
+float* scratch(int slot, int64_t n) {
+  thread_local std::unique_ptr<float[]> buf[2];
+  thread_local int64_t cap[2] = {0, 0};
+  if (cap[slot] < n) {
+    buf[slot].reset();  // free the old one first: peak memory is the new size
+    buf[slot] = std::make_unique_for_overwrite<float[]>((size_t)n);
+    cap[slot] = n;
+  }
+  return buf[slot].get();
+}
 
 // col (c_in kh kw, cnt ho wo) from the images x (cnt, c_in, h, w); zeros where
 // a tap reads padding.
@@ -168,22 +180,22 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, 
   const int64_t in_img = (int64_t)g.c_in * g.h * g.w, out_img = g.c_out * hw_out;
   const int64_t nb = conv_chunk_images(g);
   const bool fused = use_fused(g, nb);
-  auto col = scratch(fused ? 0 : rows * nb * hw_out);
-  auto tmp = scratch(nb > 1 ? g.c_out * nb * hw_out : 0);
+  float* col = scratch(0, fused ? 0 : rows * nb * hw_out);
+  float* tmp = scratch(1, nb > 1 ? g.c_out * nb * hw_out : 0);
   for (int64_t b0 = 0; b0 < g.n; b0 += nb) {
     const int64_t cnt = std::min<int64_t>(nb, g.n - b0), ld = cnt * hw_out;
     float* yb = y + b0 * out_img;
-    float* prod = cnt == 1 ? yb : tmp.get();  // one image: its (c_out, ho wo) output is the product itself
+    float* prod = cnt == 1 ? yb : tmp;  // one image: its (c_out, ho wo) output is the product itself
     if (fused) {
       conv_forward_avx512(g, weight, x + b0 * in_img, cnt, prod);
     } else {
-      im2col(g, x + b0 * in_img, cnt, col.get());
-      conv_gemm(false, false, g.c_out, ld, rows, weight, rows, col.get(), ld, 0.f, prod, ld);
+      im2col(g, x + b0 * in_img, cnt, col);
+      conv_gemm(false, false, g.c_out, ld, rows, weight, rows, col, ld, 0.f, prod, ld);
     }
     if (cnt == 1) {
       if (bias) add_channel_bias(yb, bias, 1, g.c_out, hw_out);
     } else {
-      rows_to_batch(tmp.get(), bias, yb, cnt, g.c_out, hw_out);
+      rows_to_batch(tmp, bias, yb, cnt, g.c_out, hw_out);
     }
   }
 }
@@ -192,18 +204,18 @@ void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w
   const int64_t rows = conv_col_rows(g), hw_out = conv_col_cols(g);
   const int64_t in_img = (int64_t)g.c_in * g.h * g.w, out_img = g.c_out * hw_out;
   const int64_t nb = conv_chunk_images(g);
-  auto col = scratch(rows * nb * hw_out);
-  auto tmp = scratch(nb > 1 ? g.c_out * nb * hw_out : 0);
+  float* col = scratch(0, rows * nb * hw_out);
+  float* tmp = scratch(1, nb > 1 ? g.c_out * nb * hw_out : 0);
   for (int64_t b0 = 0; b0 < g.n; b0 += nb) {
     const int64_t cnt = std::min<int64_t>(nb, g.n - b0), ld = cnt * hw_out;
     const float* dyc = dy + b0 * out_img;
     if (cnt > 1) {
-      batch_to_rows(dyc, tmp.get(), cnt, g.c_out, hw_out);
-      dyc = tmp.get();
+      batch_to_rows(dyc, tmp, cnt, g.c_out, hw_out);
+      dyc = tmp;
     }
     // dcol (rows, ld) = weight^T (rows, c_out) dy (c_out, ld)
-    conv_gemm(true, false, rows, ld, g.c_out, weight, rows, dyc, ld, 0.f, col.get(), ld);
-    col2im(g, col.get(), cnt, dx + b0 * in_img);
+    conv_gemm(true, false, rows, ld, g.c_out, weight, rows, dyc, ld, 0.f, col, ld);
+    col2im(g, col, cnt, dx + b0 * in_img);
   }
 }
 
@@ -218,22 +230,22 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
   // The fused packer runs 48 taps per panel: with fewer (a 1- to 5-channel
   // input) the stored col^T goes through the kernel's transposed route instead.
   const bool fused = use_fused(g, nb) && rows >= 48;
-  auto col = scratch(fused ? 0 : rows * nb * hw_out);
-  auto tmp = scratch(nb > 1 ? g.c_out * nb * hw_out : 0);
+  float* col = scratch(0, fused ? 0 : rows * nb * hw_out);
+  float* tmp = scratch(1, nb > 1 ? g.c_out * nb * hw_out : 0);
   for (int64_t b0 = 0; b0 < g.n; b0 += nb) {
     const int64_t cnt = std::min<int64_t>(nb, g.n - b0), ld = cnt * hw_out;
     const float* dyc = dy + b0 * out_img;
     if (cnt > 1) {
-      batch_to_rows(dyc, tmp.get(), cnt, g.c_out, hw_out);
-      dyc = tmp.get();
+      batch_to_rows(dyc, tmp, cnt, g.c_out, hw_out);
+      dyc = tmp;
     }
     // dweight (c_out, rows) (+)= dy (c_out, ld) col^T (ld, rows); chunks after the first accumulate
     const float beta = b0 == 0 ? 0.f : 1.f;
     if (fused) {
       conv_weight_grad_avx512(g, dyc, x + b0 * in_img, cnt, beta, dweight);
     } else {
-      im2col(g, x + b0 * in_img, cnt, col.get());
-      conv_gemm(false, true, g.c_out, rows, ld, dyc, ld, col.get(), ld, beta, dweight, rows);
+      im2col(g, x + b0 * in_img, cnt, col);
+      conv_gemm(false, true, g.c_out, rows, ld, dyc, ld, col, ld, beta, dweight, rows);
     }
   }
 }

@@ -74,6 +74,28 @@ struct Operand {
   bool trans;
 };
 
+// dst[c 8 + r] = src[r lds + c] for r, c < 8: an 8 x 8 block transposed in
+// 256-bit registers (rows interleaved by 32 bits, then 64, then 128-bit
+// halves swapped); dst is 32-byte aligned.
+inline void transpose8(const float* src, int64_t lds, float* dst) {
+  __m256 r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int g = 0; g < 8; g += 4) {  // u[g + c]: columns c (low half) and 4 + c (high half) of rows g .. g + 3
+    u[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+    u[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xee);
+    u[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+    u[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xee);
+  }
+  for (int c = 0; c < 4; ++c) {
+    _mm256_store_ps(dst + c * 8, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
+    _mm256_store_ps(dst + (4 + c) * 8, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
+  }
+}
+
 // Rows [i0, i0 + mc) and k steps [p0, p0 + kc) of op(A) into panels of kMr
 // rows: panel q holds (kc, kMr) with row i of the panel at offset p kMr + i;
 // rows past mc are zero.
@@ -87,15 +109,13 @@ void pack_a(const Operand& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, fl
         for (int r = 0; r < rows; ++r) d[r] = s[r];
         for (int r = rows; r < kMr; ++r) d[r] = 0.f;
       }
-    } else {  // op(A)(i, p) = a[i ld + p]: rows are contiguous, interleave them
-      for (int r = 0; r < kMr; ++r) {
-        if (r < rows) {
-          const float* s = a.data + (i0 + ip + r) * a.ld + p0;
-          for (int64_t p = 0; p < kc; ++p) dst[p * kMr + r] = s[p];
-        } else {
-          for (int64_t p = 0; p < kc; ++p) dst[p * kMr + r] = 0.f;
-        }
-      }
+    } else {  // op(A)(i, p) = a[i ld + p]: rows are contiguous; 8 x 8 blocks go through registers
+      const float* s = a.data + (i0 + ip) * a.ld + p0;
+      int64_t p = 0;
+      if (rows == kMr)
+        for (; p + 8 <= kc; p += 8) transpose8(s + p, a.ld, dst + p * kMr);
+      for (; p < kc; ++p)
+        for (int r = 0; r < kMr; ++r) dst[p * kMr + r] = r < rows ? s[r * a.ld + p] : 0.f;
     }
   }
 }
