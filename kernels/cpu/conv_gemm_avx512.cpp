@@ -353,8 +353,11 @@ void gemm_slice(const Operand& a, const PackB& pack_b, int64_t m, int64_t n0, in
   float* bpack = thread_buffer(1, kKc * kNc);
   for (int64_t jc = n0; jc < n1; jc += kNc) {
     const int64_t nc = std::min(kNc, n1 - jc);
-    for (int64_t pc = 0; pc < k; pc += kKc) {
-      const int64_t kc = std::min(kKc, k - pc);
+    // k in equal blocks of at most kKc (288 = 2 x 144, not 128 + 128 + 32: a
+    // short last block pays the C tile's loads and stores for little work)
+    const int64_t k_step = (k + (k + kKc - 1) / kKc - 1) / ((k + kKc - 1) / kKc);
+    for (int64_t pc = 0; pc < k; pc += k_step) {
+      const int64_t kc = std::min(k_step, k - pc);
       const float blk_beta = pc == 0 ? beta : 1.f;  // later k blocks add onto the first
       pack_b(jc, nc, pc, kc, bpack);
       for (int64_t ic = 0; ic < m; ic += kMc) {
