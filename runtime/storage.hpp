@@ -41,4 +41,12 @@ class Storage {
 // Bytes currently held by live CPU / CUDA storages (for tests and reports).
 size_t storage_bytes_in_use(Device device);
 
+// Freed host blocks kept for reuse (storage.cpp: blocks of 64 KiB and more,
+// up to RECON_HOST_CACHE_MB MiB, default 512, 0 under AddressSanitizer):
+// bytes held, the cap in bytes, and a call that frees them all (an
+// allocation that fails does so and retries once).
+size_t host_cache_bytes();
+size_t host_cache_cap();
+void host_cache_release();
+
 }  // namespace recon

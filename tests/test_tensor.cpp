@@ -3,10 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 #include "runtime/error.hpp"
 #include "kernels/common/philox.hpp"
 #include "runtime/ops.hpp"
+#include "runtime/storage.hpp"
 
 using namespace recon;
 
@@ -39,6 +42,40 @@ TEST_CASE("storage is 64-byte aligned and move-only") {
   CHECK(b.data() == p);
   CHECK(a.data() == nullptr);
   static_assert(!std::is_copy_constructible_v<Storage>);
+}
+
+// tests/CMakeLists.txt runs this case again with RECON_HOST_CACHE_MB=0 (keep nothing).
+TEST_CASE("host block cache: freed blocks of 64 KiB and more are reused for the same size, under the cap") {
+  const char* env = std::getenv("RECON_HOST_CACHE_MB");
+  const size_t cap = host_cache_cap();  // throws for a bad RECON_HOST_CACHE_MB
+  const std::string env_str = env ? env : "(unset)";
+  INFO("RECON_HOST_CACHE_MB=" << env_str << ", cap " << cap);
+  if (env != nullptr) CHECK(cap == std::strtoull(env, nullptr, 10) << 20);
+  const bool off = cap == 0;  // RECON_HOST_CACHE_MB=0, or an AddressSanitizer build
+  host_cache_release();
+  REQUIRE(host_cache_bytes() == 0);
+  const size_t big = size_t(1) << 20, bytes_before = storage_bytes_in_use(Device::cpu());
+  void* first = nullptr;
+  {
+    Storage s(big, Device::cpu());
+    first = s.data();
+    CHECK(storage_bytes_in_use(Device::cpu()) == bytes_before + big);
+  }
+  CHECK(host_cache_bytes() == (off ? 0 : big));  // kept (unless the cap is 0), no longer counted as in use
+  CHECK(storage_bytes_in_use(Device::cpu()) == bytes_before);
+  {
+    Storage other(big + 4096, Device::cpu());  // another size: never this block
+    CHECK(other.data() != first);
+    Storage again(big - 10, Device::cpu());  // rounds to the same 64-byte multiple: the same block
+    if (!off) CHECK(again.data() == first);
+    CHECK(host_cache_bytes() == 0);
+    CHECK(reinterpret_cast<uintptr_t>(again.data()) % Storage::kAlignment == 0);
+  }
+  CHECK(host_cache_bytes() == (off ? 0 : 2 * big + 4096));
+  { Storage small(1024, Device::cpu()); }
+  CHECK(host_cache_bytes() == (off ? 0 : 2 * big + 4096));  // a 1 KiB block goes straight back to malloc
+  host_cache_release();
+  CHECK(host_cache_bytes() == 0);
 }
 
 TEST_CASE("reshape is a view; slice-like strides copy on contiguous()") {
