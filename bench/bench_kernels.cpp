@@ -27,7 +27,7 @@
 //    side comes from bench/reference/kernels_torch.py on the machine's
 //    Python torch, fed by --export DIR (the inputs and our values), and
 //    bench/run_gpu.sh joins both into one table.
-// 2. GPU only: the handwritten convolution kernels (kernels/cuda/conv.hpp)
+// 2. On a GPU: the handwritten convolution kernels (kernels/cuda/conv.hpp)
 //    at the conv shapes of the default 28x28 ConvAE, batch 64 (the layers of
 //    bench/bench_ops.cpp): for every layer, each conv pass (forward, data
 //    gradient, weight gradient, in conv2d-view terms: a conv_transpose2d
@@ -39,12 +39,25 @@
 //    the median of --runs. Built with -DRECON_CUDNN=ON, cuDNN runs the same
 //    passes in the same process (FP32, FMA math: no TF32; fastest algorithm
 //    found by cudnnFind*), is validated the same way, and each row gets ours
-//    / cuDNN time. Without a GPU (CPU-only or SIM build, or no device) these
-//    rows are skipped, with a line that says so, and the exit status is 0.
+//    / cuDNN time.
+// 3. On the CPU (any build without a usable GPU): the CPU convolution
+//    kernels (kernels/cpu/conv.hpp, their products through the kernel that
+//    conv_product_name() reports, RECON_CPU_CONV chooses) at the same layers,
+//    batches 32, 128 and 256 (the gray28 composite cases), against LibTorch on
+//    the same data (TorchOps::conv_step: at::conv2d with bias for the
+//    forward, at::convolution_backward for the data and the weight gradient),
+//    the same conv2d-view pass on both sides, --threads threads each. Each
+//    layer is first validated against LibTorch (max |ours - torch| <= 1e-4
+//    max |torch| + 1e-6 per pass), then each pass timed like the composites
+//    (median of --runs after warm-up, steady_clock); GFLOP/s counts
+//    2 N Cout Ho Wo Cin kh kw per pass. Without the LibTorch twin ReconAD is
+//    timed alone, unvalidated, as the composites are.
 //
 // Prints the tables and one JSON object (also to --json PATH).
 //
-// Usage: bench_kernels [--runs N] [--threads N] [--json PATH] [--export DIR] [--no-torch] [--no-conv]
+// Usage: bench_kernels [--runs N] [--threads N] [--json PATH] [--export DIR] [--no-torch]
+//                      [--no-conv | --conv-only] [--help]
+// (--no-conv: the composite rows alone; --conv-only: the conv rows alone, for quick runs on conv kernels)
 #include <omp.h>
 
 #include <algorithm>
@@ -61,6 +74,10 @@
 #include <vector>
 
 #include "bench/bench_util.hpp"
+#include "bench/default_model_shapes.hpp"
+#include "kernels/common/conv.hpp"
+#include "kernels/cpu/conv.hpp"
+#include "kernels/cpu/conv_gemm.hpp"
 #include "nn/safetensors.hpp"
 #include "runtime/autograd.hpp"
 #include "runtime/device.hpp"
@@ -70,6 +87,10 @@
 
 #if RECON_HAVE_TORCH_TWIN
 #include "bench/reference/torch_twin.hpp"
+#else
+namespace recon::reference {
+class TorchOps;  // not built: the rows that would compare with it get a null pointer
+}  // namespace recon::reference
 #endif
 
 #if defined(RECON_WITH_CUDA) && !defined(RECON_SIMT)
@@ -79,9 +100,6 @@
 #include <cudnn.h>
 #endif
 
-#include "bench/default_model_shapes.hpp"
-#include "kernels/common/conv.hpp"
-#include "kernels/cpu/conv.hpp"
 #include "kernels/cuda/conv.hpp"
 #include "runtime/cuda_context.hpp"
 #else
@@ -99,15 +117,16 @@ constexpr int kWarmup = 3;  // untimed runs before timing
 struct Options {
   int runs = 50, threads = 0;
   std::string json, export_dir;
-  bool no_torch = false, no_conv = false;
+  bool no_torch = false, no_conv = false, conv_only = false;
 };
 
+// The usage line: after `msg` on stderr with status 2, or (msg null: --help) on stdout with status 0.
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr,
-               "bench_kernels: %s\nusage: bench_kernels [--runs N] [--threads N] [--json PATH] [--export DIR] "
-               "[--no-torch] [--no-conv]\n",
-               msg);
-  std::exit(2);
+  if (msg) std::fprintf(stderr, "bench_kernels: %s\n", msg);
+  std::fprintf(msg ? stderr : stdout,
+               "usage: bench_kernels [--runs N] [--threads N] [--json PATH] [--export DIR] [--no-torch] "
+               "[--no-conv | --conv-only] [--help]\n");
+  std::exit(msg ? 2 : 0);
 }
 
 // ---- composite ops ----------------------------------------------------------------------
@@ -252,6 +271,124 @@ struct CompositeRow {
   double ms = 0, bytes = 0, torch_ms = -1, peak_share = -1;
 };
 
+// ---- convolution rows: the shapes, and the CPU rows ----------------------------------
+
+using Layer = recon::bench::ConvLayerShape;
+
+int64_t in_size(const ConvGeometry& g) { return (int64_t)g.n * g.c_in * g.h * g.w; }
+int64_t out_size(const ConvGeometry& g) { return (int64_t)g.n * g.c_out * g.ho * g.wo; }
+int64_t weight_size(const ConvGeometry& g) { return (int64_t)g.c_out * g.c_in * g.kh * g.kw; }
+// Multiply-adds of one pass (every pass has the same count), as 2 flops each; padding taps included.
+double conv_flops(const ConvGeometry& g) { return 2.0 * out_size(g) * g.c_in * g.kh * g.kw; }
+
+std::vector<float> random_vector(int64_t n, uint64_t seed) {
+  Generator gen(seed);
+  return Tensor::uniform({n}, gen, -1.f, 1.f).to_vector();
+}
+
+// The op-level pass a conv2d-view pass of layer l serves: a conv_transpose2d
+// layer's forward is the data-gradient kernel and its data gradient the
+// forward kernel, as in runtime/ops_conv.cpp.
+std::string serves(const Layer& l, const std::string& conv_pass) {
+  if (l.op != "conv_transpose2d") return conv_pass;
+  return conv_pass == "forward" ? "backward_data" : conv_pass == "backward_data" ? "forward" : conv_pass;
+}
+
+constexpr int kCpuConvBatches[3] = {32, 128, 256};  // the batches of the gray28 composite cases
+// CPU conv passes against LibTorch: max |ours - torch| <= kConvTolerance max |torch| + kAbsTolerance (float
+// sums of up to N Ho Wo terms, blocked in other orders).
+constexpr double kConvTolerance = 1e-4;
+const char* const kConvPasses[3] = {"forward", "backward_data", "backward_weight"};  // TorchOps::conv_step's numbering
+
+struct CpuConvRow {
+  std::string layer, op, pass;  // pass: "<conv2d-view pass> -> <the op pass it serves>"
+  int batch = 0;
+  double flops = 0, ms = 0, torch_ms = -1;
+};
+
+// Times the three conv2d-view passes of every default-model layer at each of
+// kCpuConvBatches with the CPU kernels and, when `torch` is not null, with
+// LibTorch on the same data, after validating each layer against it (see the
+// header); prints the table and returns the JSON member "conv".
+std::string cpu_conv_rows(int runs, reference::TorchOps* torch, const std::string& torch_note) {
+  const std::string load_before = bench::load_average();
+  std::vector<CpuConvRow> rows;
+  std::vector<std::pair<std::string, double>> validation;
+  for (int n : kCpuConvBatches) {
+    for (const Layer& l : recon::bench::default_model_convs(n)) {
+      const ConvGeometry& g = l.g;
+      const auto x = random_vector(in_size(g), 1), w = random_vector(weight_size(g), 2),
+                 dy = random_vector(out_size(g), 3), b = random_vector(g.c_out, 4);
+      std::vector<float> y(out_size(g)), dx(in_size(g)), dw(weight_size(g));
+      const std::function<void()> ours[3] = {
+          [&] { cpu::conv2d_forward(g, x.data(), w.data(), b.data(), y.data()); },
+          [&] { cpu::conv2d_backward_data(g, dy.data(), w.data(), dx.data()); },
+          [&] { cpu::conv2d_backward_weight(g, x.data(), dy.data(), dw.data()); },
+      };
+#if RECON_HAVE_TORCH_TWIN
+      if (torch) {
+        // Validation before any timing.
+        for (const auto& f : ours) f();
+        torch->set_conv(g, x, w, b, dy);
+        const std::string name = l.name + "_b" + std::to_string(n);
+        validation.push_back({name, require_agree(name + " (against LibTorch)",
+                                                  {{"forward", y}, {"backward_data", dx}, {"backward_weight", dw}},
+                                                  torch->conv_values(), kConvTolerance)});
+      }
+#endif
+      for (int p = 0; p < 3; ++p) {
+        CpuConvRow r{l.name, l.op, std::string(kConvPasses[p]) + " -> " + serves(l, kConvPasses[p]), n,
+                     conv_flops(g)};
+        r.ms = bench::median_ms(ours[p], [] {}, kWarmup, runs);
+#if RECON_HAVE_TORCH_TWIN
+        if (torch) r.torch_ms = bench::median_ms([&] { torch->conv_step(p); }, [] {}, kWarmup, runs);
+#endif
+        rows.push_back(r);
+      }
+    }
+  }
+  const std::string load_after = bench::load_average();
+
+  const std::string product = cpu::conv_product_name();
+  std::printf("\nconv2d passes on cpu (CPU kernels, conv product %s), the default model's layers, median of %d runs "
+              "after %d warm-up, steady_clock; ReconAD: %d OpenMP threads; %s\nload average before %s, after %s\n",
+              product.c_str(), runs, kWarmup, omp_get_max_threads(), torch_note.c_str(), load_before.c_str(),
+              load_after.c_str());
+  if (!validation.empty()) {
+    std::printf("validated (max relative error of the three passes) against LibTorch:");
+    for (auto& [n, e] : validation) std::printf(" %s %.1e", n.c_str(), e);
+    std::printf("\n");
+  }
+  std::printf("conv2d-view passes ('-> pass': the op pass it serves), the same pass on both sides; GFLOP/s: "
+              "2 N Cout Ho Wo Cin kh kw / time; ratio = torch ms / ReconAD ms (> 1: ReconAD faster)\n");
+  std::printf("%5s %-5s %-16s %-33s %10s %9s %10s %9s %7s\n", "batch", "layer", "op", "pass", "ReconAD ms", "GFLOP/s",
+              "torch ms", "GFLOP/s", "ratio");
+  std::ostringstream js;
+  js << "\"conv\": {\"device\": \"cpu\", \"omp_threads\": " << omp_get_max_threads() << ", \"conv_product\": \""
+     << product << "\", \"torch\": \"" << (torch ? torch_note : std::string("none"))
+     << "\", \"load_average_before\": \"" << load_before << "\", \"load_average_after\": \"" << load_after
+     << "\", \"results\": [";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const CpuConvRow& r = rows[i];
+    const double gflops = r.flops / (r.ms * 1e6);
+    std::printf("%5d %-5s %-16s %-33s %10.4f %9.1f", r.batch, r.layer.c_str(), r.op.c_str(), r.pass.c_str(), r.ms,
+                gflops);
+    if (r.torch_ms > 0)
+      std::printf(" %10.4f %9.1f %6.2fx\n", r.torch_ms, r.flops / (r.torch_ms * 1e6), r.torch_ms / r.ms);
+    else
+      std::printf(" %10s %9s %7s\n", "-", "-", "-");
+    js << (i ? ", " : "") << "{\"layer\": \"" << r.layer << "\", \"op\": \"" << r.op << "\", \"pass\": \"" << r.pass
+       << "\", \"batch\": " << r.batch << ", \"ms\": " << r.ms << ", \"flops\": " << r.flops
+       << ", \"gflops\": " << gflops;
+    if (r.torch_ms > 0)
+      js << ", \"torch_ms\": " << r.torch_ms << ", \"torch_gflops\": " << r.flops / (r.torch_ms * 1e6)
+         << ", \"ratio\": " << r.torch_ms / r.ms;
+    js << "}";
+  }
+  js << "]}";
+  return js.str();
+}
+
 #if RECON_BENCH_GPU
 // ---- GPU timing and the convolution rows ----------------------------------------------
 
@@ -279,19 +416,7 @@ constexpr double kValidateNmse = 1e-8;     // float sums of up to 50176 terms ag
   } while (0)
 #endif
 
-using Layer = recon::bench::ConvLayerShape;
 std::vector<Layer> model_layers() { return recon::bench::default_model_convs(kBatch); }
-
-int64_t in_size(const ConvGeometry& g) { return (int64_t)g.n * g.c_in * g.h * g.w; }
-int64_t out_size(const ConvGeometry& g) { return (int64_t)g.n * g.c_out * g.ho * g.wo; }
-int64_t weight_size(const ConvGeometry& g) { return (int64_t)g.c_out * g.c_in * g.kh * g.kw; }
-// Multiply-adds of one pass (every pass has the same count), as 2 flops each; padding taps included.
-double conv_flops(const ConvGeometry& g) { return 2.0 * out_size(g) * g.c_in * g.kh * g.kw; }
-
-std::vector<float> random_vector(int64_t n, uint64_t seed) {
-  Generator gen(seed);
-  return Tensor::uniform({n}, gen, -1.f, 1.f).to_vector();
-}
 
 double nmse(const std::vector<float>& got, const std::vector<float>& ref) {
   double num = 0, den = 0;
@@ -442,13 +567,6 @@ std::string conv_rows(int runs, void* flush, const cudaDeviceProp& prop) {
     const cuda::ConvPath chosen = cuda::conv_path(g);
     const double flops = conv_flops(g);
     const double bytes_fwd = 4.0 * (in_size(g) + weight_size(g) + out_size(g));
-    const bool transposed = l.op == "conv_transpose2d";
-    // The op-level pass each conv2d-view kernel serves.
-    auto serves = [&](const char* conv_pass) -> std::string {
-      const std::string p = conv_pass;
-      if (!transposed) return p;
-      return p == "forward" ? "backward_data" : p == "backward_data" ? "forward" : p;
-    };
 
     for (cuda::ConvPath path : {cuda::ConvPath::kTiled, cuda::ConvPath::kDirect}) {
       const std::string kname = path == cuda::ConvPath::kTiled ? "implicit_gemm" : "direct";
@@ -472,7 +590,7 @@ std::string conv_rows(int runs, void* flush, const cudaDeviceProp& prop) {
       for (const Pass& p : passes) {
         p.run();
         require_valid(l.name + " " + p.name + " (" + kname + ")", p.out->host(), *p.ref);
-        ConvRow r{l.name, l.op, p.name, std::string(p.name) + " -> " + serves(p.name), kname, path == chosen};
+        ConvRow r{l.name, l.op, p.name, std::string(p.name) + " -> " + serves(l, p.name), kname, path == chosen};
         r.ms = time_ms(p.run, runs, flush);
         r.gflops = flops / (r.ms * 1e6);
         r.gbs = bytes_fwd / (r.ms * 1e6);
@@ -601,9 +719,12 @@ Options parse(int argc, char** argv) {
     else if (a == "--export") o.export_dir = value();
     else if (a == "--no-torch") o.no_torch = true;
     else if (a == "--no-conv") o.no_conv = true;
+    else if (a == "--conv-only") o.conv_only = true;
+    else if (a == "--help" || a == "-h") usage(nullptr);
     else usage(("unknown argument " + a).c_str());
   }
   if (o.runs < 1) usage("--runs must be positive");
+  if (o.conv_only && (o.no_conv || !o.export_dir.empty())) usage("--conv-only excludes --no-conv and --export");
   if (o.threads <= 0) {
     const char* env = std::getenv("OMP_NUM_THREADS");
     o.threads = env && std::atoi(env) > 0 ? std::atoi(env) : (int)std::max(1u, std::thread::hardware_concurrency());
@@ -635,23 +756,8 @@ int run(const Options& o) {
 #endif
   js << ", \"device\": \"" << device_name << "\"";
 
-  // ---- conv rows (GPU only) ----
-  if (!gpu)
-    std::printf("bench_kernels: conv rows (CUDA kernels against cuDNN) need a CUDA GPU and a real CUDA build "
-                "(RECON_CUDA=ON); %s: skipped\n",
-#if RECON_BENCH_GPU
-                "no CUDA device found"
-#else
-                "this is a CPU-only or SIM build"
-#endif
-    );
-#if RECON_BENCH_GPU
-  if (gpu && !o.no_conv) js << ", " << conv_rows(o.runs, flush, prop);
-#endif
-
-  // ---- composite rows ----
-  const Device dev = gpu ? Device::cuda() : Device::cpu();
-  bool have_torch = false;
+  // ---- the LibTorch twin: the CPU's reference for the conv and composite rows ----
+  reference::TorchOps* torch = nullptr;
   std::string torch_note = gpu ? "LibTorch side: bench/reference/kernels_torch.py (Python torch), joined by run_gpu.sh"
                                : "LibTorch twin not built (RECON_TORCH_REFERENCE=OFF, or CMake found no Torch)";
 #if RECON_HAVE_TORCH_TWIN
@@ -659,126 +765,139 @@ int run(const Options& o) {
   if (!gpu && !o.no_torch) {
     reference::TorchTwin::set_threads(o.threads);
     torch_ops = std::make_unique<reference::TorchOps>(false);
-    have_torch = true;
+    torch = torch_ops.get();
     torch_note = reference::TorchTwin::version();
   } else if (!gpu) {
     torch_note = "LibTorch twin disabled (--no-torch)";
   }
 #endif
-  auto sync = [&] {
+  const bool have_torch = torch != nullptr;
+
+  // ---- conv rows: CUDA kernels against cuDNN, or CPU kernels against LibTorch ----
 #if RECON_BENCH_GPU
-    if (gpu) cuda::synchronize();
+  if (gpu && !o.no_conv) js << ", " << conv_rows(o.runs, flush, prop);
 #endif
-  };
-  NamedValues exported;
-  std::vector<CompositeRow> rows;
-  std::vector<std::pair<std::string, double>> validation;
-  uint64_t seed = 1;
-  for (const CompositeCase& c : composite_cases()) {
-    const CompositeInputs in = make_inputs(c, seed++);
-    OursOps ours(c, in, dev);
-    // Validation before any timing.
-    const NamedValues ours_values = ours.values();
-    if (gpu) {
-      OursOps cpu_side(c, in, Device::cpu());
-      double e = require_agree(c.name + " (CUDA against the CPU kernels)", ours_values, cpu_side.values(),
-                               kDeviceTolerance);
-      e = std::max(e, require_agree(c.name + " sampled (CUDA against the CPU kernels)", ours.sampled_values(),
-                                    cpu_side.sampled_values(), kDeviceTolerance));
-      validation.push_back({c.name, e});
-    }
-#if RECON_HAVE_TORCH_TWIN
-    if (have_torch) {
-      torch_ops->set_inputs(in.a, in.b, std::vector<int64_t>(c.image.begin(), c.image.end()), in.mu, in.logvar,
-                            std::vector<int64_t>(c.latent.begin(), c.latent.end()));
-      validation.push_back(
-          {c.name, require_agree(c.name + " (against LibTorch)", ours_values, torch_ops->values(kLocalK, kLocalBins),
-                                 kTolerance)});
-    }
-#endif
-    if (!o.export_dir.empty()) {
-      for (auto& [name, v] : NamedValues{{"a", in.a}, {"b", in.b}, {"mu", in.mu}, {"logvar", in.logvar}})
-        exported.push_back({c.name + "." + name, v});
-      for (auto& [name, v] : ours_values) exported.push_back({c.name + "." + name, v});
-    }
-    for (int op = 0; op < 4; ++op) {
-      CompositeRow r{c.name, kCompositeOps[op], c.image};
-      r.bytes = min_bytes(op, c);
-      auto f = [&] { ours.step(op); };
+  if (!gpu && !o.no_conv) js << ", " << cpu_conv_rows(o.runs, torch, torch_note);
+
+  // ---- composite rows (all but --conv-only) ----
+  if (!o.conv_only) {
+    const Device dev = gpu ? Device::cuda() : Device::cpu();
+    auto sync = [&] {
 #if RECON_BENCH_GPU
-      if (gpu) r.ms = time_ms(f, o.runs, flush);
+      if (gpu) cuda::synchronize();
 #endif
-      if (!gpu) r.ms = bench::median_ms(f, sync, kWarmup, o.runs);
-      if (peak > 0) r.peak_share = r.bytes / (r.ms * 1e6) / peak;
+    };
+    NamedValues exported;
+    std::vector<CompositeRow> rows;
+    std::vector<std::pair<std::string, double>> validation;
+    uint64_t seed = 1;
+    for (const CompositeCase& c : composite_cases()) {
+      const CompositeInputs in = make_inputs(c, seed++);
+      OursOps ours(c, in, dev);
+      // Validation before any timing.
+      const NamedValues ours_values = ours.values();
+      if (gpu) {
+        OursOps cpu_side(c, in, Device::cpu());
+        double e = require_agree(c.name + " (CUDA against the CPU kernels)", ours_values, cpu_side.values(),
+                                 kDeviceTolerance);
+        e = std::max(e, require_agree(c.name + " sampled (CUDA against the CPU kernels)", ours.sampled_values(),
+                                      cpu_side.sampled_values(), kDeviceTolerance));
+        validation.push_back({c.name, e});
+      }
 #if RECON_HAVE_TORCH_TWIN
       if (have_torch) {
-        const int which = kTorchStep[op];
-        r.torch_ms = bench::median_ms([&] { torch_ops->step(which, kLocalK, kLocalBins); }, [] {}, kWarmup, o.runs);
+        torch_ops->set_inputs(in.a, in.b, std::vector<int64_t>(c.image.begin(), c.image.end()), in.mu, in.logvar,
+                              std::vector<int64_t>(c.latent.begin(), c.latent.end()));
+        validation.push_back(
+            {c.name, require_agree(c.name + " (against LibTorch)", ours_values, torch_ops->values(kLocalK, kLocalBins),
+                                   kTolerance)});
       }
 #endif
-      rows.push_back(r);
+      if (!o.export_dir.empty()) {
+        for (auto& [name, v] : NamedValues{{"a", in.a}, {"b", in.b}, {"mu", in.mu}, {"logvar", in.logvar}})
+          exported.push_back({c.name + "." + name, v});
+        for (auto& [name, v] : ours_values) exported.push_back({c.name + "." + name, v});
+      }
+      for (int op = 0; op < 4; ++op) {
+        CompositeRow r{c.name, kCompositeOps[op], c.image};
+        r.bytes = min_bytes(op, c);
+        auto f = [&] { ours.step(op); };
+#if RECON_BENCH_GPU
+        if (gpu) r.ms = time_ms(f, o.runs, flush);
+#endif
+        if (!gpu) r.ms = bench::median_ms(f, sync, kWarmup, o.runs);
+        if (peak > 0) r.peak_share = r.bytes / (r.ms * 1e6) / peak;
+#if RECON_HAVE_TORCH_TWIN
+        if (have_torch) {
+          const int which = kTorchStep[op];
+          r.torch_ms = bench::median_ms([&] { torch_ops->step(which, kLocalK, kLocalBins); }, [] {}, kWarmup, o.runs);
+        }
+#endif
+        rows.push_back(r);
+      }
+    }
+    const std::string load_after = bench::load_average();
+
+    std::printf("\ncomposite ops on %s (%s), median of %d runs after %d warm-up%s; ReconAD: %d OpenMP threads; "
+                "%s\nload average before %s, after %s\n",
+                device_name.c_str(), gpu ? "CUDA kernels" : "CPU kernels", o.runs, kWarmup,
+                gpu ? ", CUDA events, L2 flushed before each" : ", steady_clock", omp_get_max_threads(),
+                torch_note.c_str(), load_before.c_str(), load_after.c_str());
+    if (!validation.empty()) {
+      std::printf("validated (max relative error) %s:", gpu ? "against the CPU kernels" : "against LibTorch");
+      for (auto& [n, e] : validation) std::printf(" %s %.1e", n.c_str(), e);
+      std::printf("\n");
+    }
+    if (peak > 0) std::printf("peak memory bandwidth %.0f GB/s (2 x memory clock x bus width)\n", peak);
+    std::printf("GB/s: minimum bytes (inputs read once, outputs written once) / time; ratio = torch ms / ReconAD ms "
+                "(> 1: ReconAD faster)\n");
+    std::printf("%-12s %-17s %-16s %10s %9s %7s %10s %9s %7s\n", "case", "op", "shape", "ReconAD ms", "GB/s", "peak",
+                "torch ms", "GB/s", "ratio");
+    js << ", \"composites\": {\"device\": \"" << (gpu ? "cuda" : "cpu") << "\", \"omp_threads\": "
+       << omp_get_max_threads() << ", \"torch\": \"" << (have_torch ? torch_note : std::string("none"))
+       << "\", \"peak_gbs\": " << peak << ", \"load_average_before\": \"" << load_before
+       << "\", \"load_average_after\": \"" << load_after << "\", \"results\": [";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const CompositeRow& r = rows[i];
+      const std::string shape = shape_str(r.image);
+      const double gbs = r.bytes / (r.ms * 1e6);
+      std::printf("%-12s %-17s %-16s %10.4f %9.2f", r.case_name.c_str(), r.op.c_str(), shape.c_str(), r.ms, gbs);
+      if (r.peak_share >= 0) std::printf(" %6.1f%%", 100 * r.peak_share);
+      else std::printf(" %7s", "-");
+      if (r.torch_ms > 0)
+        std::printf(" %10.4f %9.2f %6.2fx\n", r.torch_ms, r.bytes / (r.torch_ms * 1e6), r.torch_ms / r.ms);
+      else
+        std::printf(" %10s %9s %7s\n", "-", "-", "-");
+      js << (i ? ", " : "") << "{\"case\": \"" << r.case_name << "\", \"op\": \"" << r.op << "\", \"shape\": ["
+         << r.image[0] << ", " << r.image[1] << ", " << r.image[2] << ", " << r.image[3] << "], \"ms\": " << r.ms
+         << ", \"bytes\": " << r.bytes << ", \"gbs\": " << gbs;
+      if (r.peak_share >= 0) js << ", \"peak_share\": " << r.peak_share;
+      if (r.torch_ms > 0)
+        js << ", \"torch_ms\": " << r.torch_ms << ", \"torch_gbs\": " << r.bytes / (r.torch_ms * 1e6)
+           << ", \"ratio\": " << r.torch_ms / r.ms;
+      js << "}";
+    }
+    js << "]}";
+
+    if (!o.export_dir.empty()) {
+      std::filesystem::create_directories(o.export_dir);
+      nn::StateDict sd;
+      for (auto& [name, v] : exported) sd.insert(name, Tensor::from_vector(v, {(int64_t)v.size()}));
+      std::string cases;
+      for (const CompositeCase& c : composite_cases())
+        cases += (cases.empty() ? "" : ";") + c.name + ":" + std::to_string(c.image[0]) + "," +
+                 std::to_string(c.image[1]) + "," + std::to_string(c.image[2]) + "," + std::to_string(c.image[3]) +
+                 ":" + std::to_string(c.latent[0]) + "," + std::to_string(c.latent[1]) + "," +
+                 std::to_string(c.latent[2]) + "," + std::to_string(c.latent[3]);
+      nn::save_safetensors(o.export_dir + "/kernels.safetensors", sd,
+                           nn::Metadata{{"cases", cases},
+                                        {"local_k", std::to_string(kLocalK)},
+                                        {"local_bins", std::to_string(kLocalBins)}});
+      std::printf("exported %s/kernels.safetensors (inputs and ReconAD's values, for kernels_torch.py)\n",
+                  o.export_dir.c_str());
     }
   }
-  const std::string load_after = bench::load_average();
-
-  std::printf("\ncomposite ops on %s (%s), median of %d runs after %d warm-up%s; ReconAD: %d OpenMP threads; "
-              "%s\nload average before %s, after %s\n",
-              device_name.c_str(), gpu ? "CUDA kernels" : "CPU kernels", o.runs, kWarmup,
-              gpu ? ", CUDA events, L2 flushed before each" : ", steady_clock", omp_get_max_threads(),
-              torch_note.c_str(), load_before.c_str(), load_after.c_str());
-  if (!validation.empty()) {
-    std::printf("validated (max relative error) %s:", gpu ? "against the CPU kernels" : "against LibTorch");
-    for (auto& [n, e] : validation) std::printf(" %s %.1e", n.c_str(), e);
-    std::printf("\n");
-  }
-  if (peak > 0) std::printf("peak memory bandwidth %.0f GB/s (2 x memory clock x bus width)\n", peak);
-  std::printf("GB/s: minimum bytes (inputs read once, outputs written once) / time; ratio = torch ms / ReconAD ms "
-              "(> 1: ReconAD faster)\n");
-  std::printf("%-12s %-17s %-16s %10s %9s %7s %10s %9s %7s\n", "case", "op", "shape", "ReconAD ms", "GB/s", "peak",
-              "torch ms", "GB/s", "ratio");
-  js << ", \"composites\": {\"device\": \"" << (gpu ? "cuda" : "cpu") << "\", \"omp_threads\": "
-     << omp_get_max_threads() << ", \"torch\": \"" << (have_torch ? torch_note : std::string("none"))
-     << "\", \"peak_gbs\": " << peak << ", \"load_average_before\": \"" << load_before
-     << "\", \"load_average_after\": \"" << load_after << "\", \"results\": [";
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const CompositeRow& r = rows[i];
-    const std::string shape = shape_str(r.image);
-    const double gbs = r.bytes / (r.ms * 1e6);
-    std::printf("%-12s %-17s %-16s %10.4f %9.2f", r.case_name.c_str(), r.op.c_str(), shape.c_str(), r.ms, gbs);
-    if (r.peak_share >= 0) std::printf(" %6.1f%%", 100 * r.peak_share);
-    else std::printf(" %7s", "-");
-    if (r.torch_ms > 0)
-      std::printf(" %10.4f %9.2f %6.2fx\n", r.torch_ms, r.bytes / (r.torch_ms * 1e6), r.torch_ms / r.ms);
-    else
-      std::printf(" %10s %9s %7s\n", "-", "-", "-");
-    js << (i ? ", " : "") << "{\"case\": \"" << r.case_name << "\", \"op\": \"" << r.op << "\", \"shape\": ["
-       << r.image[0] << ", " << r.image[1] << ", " << r.image[2] << ", " << r.image[3] << "], \"ms\": " << r.ms
-       << ", \"bytes\": " << r.bytes << ", \"gbs\": " << gbs;
-    if (r.peak_share >= 0) js << ", \"peak_share\": " << r.peak_share;
-    if (r.torch_ms > 0)
-      js << ", \"torch_ms\": " << r.torch_ms << ", \"torch_gbs\": " << r.bytes / (r.torch_ms * 1e6)
-         << ", \"ratio\": " << r.torch_ms / r.ms;
-    js << "}";
-  }
-  js << "]}}";
-
-  if (!o.export_dir.empty()) {
-    std::filesystem::create_directories(o.export_dir);
-    nn::StateDict sd;
-    for (auto& [name, v] : exported) sd.insert(name, Tensor::from_vector(v, {(int64_t)v.size()}));
-    std::string cases;
-    for (const CompositeCase& c : composite_cases())
-      cases += (cases.empty() ? "" : ";") + c.name + ":" + std::to_string(c.image[0]) + "," +
-               std::to_string(c.image[1]) + "," + std::to_string(c.image[2]) + "," + std::to_string(c.image[3]) +
-               ":" + std::to_string(c.latent[0]) + "," + std::to_string(c.latent[1]) + "," +
-               std::to_string(c.latent[2]) + "," + std::to_string(c.latent[3]);
-    nn::save_safetensors(o.export_dir + "/kernels.safetensors", sd,
-                         nn::Metadata{{"cases", cases},
-                                      {"local_k", std::to_string(kLocalK)},
-                                      {"local_bins", std::to_string(kLocalBins)}});
-    std::printf("exported %s/kernels.safetensors (inputs and ReconAD's values, for kernels_torch.py)\n",
-                o.export_dir.c_str());
-  }
+  js << "}";
   std::printf("%s\n", js.str().c_str());
 #if RECON_BENCH_GPU
   if (flush) cudaFree(flush);

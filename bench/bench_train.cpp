@@ -31,6 +31,7 @@
 //                    [--stages rotnet_step,score,...] (default: every stage; for profiling one)
 //                    [--cuda-graphs on|off] (cuda: training steps captured and replayed as
 //                    CUDA graphs, as train_twostage does; default on; validation runs eagerly)
+//                    [--help]
 #include <omp.h>
 
 #include <algorithm>
@@ -295,13 +296,14 @@ double compare(const std::string& what, const NamedValues& ours, const NamedValu
 using bench::load_average;
 using bench::median_ms;
 
+// The usage line: after `msg` on stderr with status 2, or (msg null: --help) on stdout with status 0.
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr,
-               "bench_train: %s\nusage: bench_train [--quick] [--device cpu|cuda] [--threads N] "
-               "[--batches 32,128,256] [--runs N] [--warmup N] [--json PATH] [--export DIR] [--no-torch] "
-               "[--stages NAME,...] [--cuda-graphs on|off]\n",
-               msg);
-  std::exit(2);
+  if (msg) std::fprintf(stderr, "bench_train: %s\n", msg);
+  std::fprintf(msg ? stderr : stdout,
+               "usage: bench_train [--quick] [--device cpu|cuda] [--threads N] [--batches 32,128,256] [--runs N] "
+               "[--warmup N] [--json PATH] [--export DIR] [--no-torch] [--stages NAME,...] [--cuda-graphs on|off] "
+               "[--help]\n");
+  std::exit(msg ? 2 : 0);
 }
 
 Options parse(int argc, char** argv) {
@@ -313,7 +315,8 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage((a + " needs a value").c_str());
       return argv[++i];
     };
-    if (a == "--quick") o.quick = true;
+    if (a == "--help" || a == "-h") usage(nullptr);
+    else if (a == "--quick") o.quick = true;
     else if (a == "--no-torch") o.no_torch = true;
     else if (a == "--device") o.device = value();
     else if (a == "--threads") o.threads = std::atoi(value().c_str());

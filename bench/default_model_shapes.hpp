@@ -1,7 +1,7 @@
 // The convolution layers of the default 28x28 model (ConvAE: two stride-2
 // 3x3 encoder convs after a stride-1 stem, mirrored by transposed convs), as
-// conv2d geometries, shared by bench_ops (CPU) and bench_kernels (CUDA) so
-// both time the same shapes.
+// conv2d geometries, shared by bench_ops (CPU) and bench_kernels (CUDA and
+// CPU) so both time the same shapes.
 #pragma once
 #include <string>
 #include <vector>

@@ -8,10 +8,12 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <cmath>
 #include <map>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 #include "nn/safetensors.hpp"
 
@@ -95,6 +97,18 @@ std::pair<torch::Tensor, torch::Tensor> rotation_batch(const torch::Tensor& x) {
 struct TorchOps::Impl {
   torch::Device device{torch::kCPU};
   torch::Tensor a, b, mu, logvar;
+  torch::Tensor conv_x, conv_w, conv_b, conv_dy;        // set_conv's tensors
+  std::vector<int64_t> conv_stride, conv_pad, conv_dil;  // (h, w) pairs
+
+  torch::Tensor conv_forward() const {
+    return at::conv2d(conv_x, conv_w, conv_b, conv_stride, conv_pad, conv_dil);
+  }
+  // The gradients of the conv2d (at::convolution_backward, the op behind its autograd) that `mask`
+  // selects: {dx, dweight, dbias}.
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> conv_backward(std::array<bool, 3> mask) const {
+    return at::convolution_backward(conv_dy, conv_x, conv_w, c10::nullopt, conv_stride, conv_pad, conv_dil,
+                                    /*transposed=*/false, /*output_padding=*/{0, 0}, /*groups=*/1, mask);
+  }
 };
 
 TorchOps::TorchOps(bool cuda) : impl_(new Impl) {
@@ -154,6 +168,38 @@ void TorchOps::step(int which, int local_k, int local_bins) {
     torch::NoGradGuard ng;
     local_entropy(m.a, local_k, local_bins);
   }
+}
+
+void TorchOps::set_conv(const ConvGeometry& g, const std::vector<float>& x, const std::vector<float>& weight,
+                        const std::vector<float>& bias, const std::vector<float>& dy) {
+  auto make = [&](const std::vector<float>& v, const std::vector<int64_t>& shape) {
+    std::vector<float> c = v;
+    return torch::from_blob(c.data(), shape, torch::kFloat).clone().to(impl_->device);
+  };
+  Impl& m = *impl_;
+  m.conv_x = make(x, {g.n, g.c_in, g.h, g.w});
+  m.conv_w = make(weight, {g.c_out, g.c_in, g.kh, g.kw});
+  m.conv_b = make(bias, {g.c_out});
+  m.conv_dy = make(dy, {g.n, g.c_out, g.ho, g.wo});
+  m.conv_stride = {g.stride_h, g.stride_w};
+  m.conv_pad = {g.pad_h, g.pad_w};
+  m.conv_dil = {g.dil_h, g.dil_w};
+}
+
+NamedValues TorchOps::conv_values() {
+  torch::NoGradGuard ng;
+  const Impl& m = *impl_;
+  const auto grads = m.conv_backward({true, true, false});
+  return {{"forward", to_floats(m.conv_forward())},
+          {"backward_data", to_floats(std::get<0>(grads))},
+          {"backward_weight", to_floats(std::get<1>(grads))}};
+}
+
+void TorchOps::conv_step(int pass) {
+  torch::NoGradGuard ng;
+  const Impl& m = *impl_;
+  if (pass == 0) m.conv_forward();
+  else m.conv_backward({pass == 1, pass == 2, false});
 }
 
 void TorchOps::synchronize() {

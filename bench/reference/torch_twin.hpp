@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/common/conv.hpp"
+
 namespace recon::reference {
 
 // The architecture (mirrors models::RotNetConfig, TwoStageConfig and
@@ -30,7 +32,8 @@ using NamedValues = std::vector<std::pair<std::string, std::vector<float>>>;
 
 // The composites alone, without a model (bench_kernels' reference rows, and
 // the op_* rows of TorchTwin): SSIM loss, image entropy, local entropy and
-// the information reduction, each written once in torch_twin.cpp.
+// the information reduction, each written once in torch_twin.cpp; and one
+// conv2d's three passes (bench_kernels' CPU conv rows).
 class TorchOps {
  public:
   // cuda: run on torch's CUDA device 0 (throws when torch has none).
@@ -50,6 +53,16 @@ class TorchOps {
   // Timed: 0 SSIM loss forward + backward, 1 image entropy, 2 information
   // reduction (sampled z) forward + backward of sum(z) + kl, 3 local entropy.
   void step(int which, int local_k = 9, int local_bins = 32);
+
+  // One conv2d of geometry g (groups 1): x (n, c_in, h, w), weight (c_out, c_in, kh, kw), bias (c_out)
+  // and an output gradient dy (n, c_out, ho, wo).
+  void set_conv(const ConvGeometry& g, const std::vector<float>& x, const std::vector<float>& weight,
+                const std::vector<float>& bias, const std::vector<float>& dy);
+  // Values to validate against: "forward" (y, bias added; at::conv2d), "backward_data" (dx) and
+  // "backward_weight" (dweight), both from at::convolution_backward.
+  NamedValues conv_values();
+  // Timed: one pass, 0 forward, 1 data gradient, 2 weight gradient (the others masked off).
+  void conv_step(int pass);
   void synchronize();
 
  private:
