@@ -193,27 +193,31 @@ struct Out {
   int64_t rs, cs;
 };
 
-// One kMr x kNr tile: acc = a_panel (kc, kMr)^T b_panel (kc, kNr), then
-// C = acc + beta C on the rows x cols that exist (beta 0: C is not read).
-void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, const Out& out, int rows, int cols,
+// One tile of R <= kMr rows by kNr columns: acc = a_panel (kc, kMr)^T
+// b_panel (kc, kNr) on the panel's first R rows, then C = acc + beta C on the
+// R x cols that exist (beta 0: C is not read). A panel with fewer than kMr
+// real rows (c_out = 1 for an output layer) runs only those: per row, the
+// same speed as a full tile.
+template <int R>
+void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, const Out& out, int cols,
                   float beta) {
-  __m512 acc[kMr][3];
+  __m512 acc[R][3];
 #pragma GCC unroll 8
-  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
+  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kc; ++p, a += kMr, b += kNr) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), b2 = _mm512_load_ps(b + 32);
 #pragma GCC unroll 8
-    for (int i = 0; i < kMr; ++i) {
+    for (int i = 0; i < R; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
       acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
       acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
     }
   }
-  if (rows == kMr && cols == kNr && out.cs == 1) {
+  if (cols == kNr && out.cs == 1) {
     const __m512 vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 8
-    for (int i = 0; i < kMr; ++i) {
+    for (int i = 0; i < R; ++i) {
       float* c = out.c + i * out.rs;
       for (int v = 0; v < 3; ++v) {
         __m512 r = acc[i][v];
@@ -223,14 +227,28 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
     }
     return;
   }
-  alignas(64) float tile[kMr * kNr];
-  for (int i = 0; i < kMr; ++i)
+  alignas(64) float tile[R * kNr];
+  for (int i = 0; i < R; ++i)
     for (int v = 0; v < 3; ++v) _mm512_store_ps(tile + i * kNr + 16 * v, acc[i][v]);
-  for (int i = 0; i < rows; ++i) {
+  for (int i = 0; i < R; ++i) {
     for (int j = 0; j < cols; ++j) {
       float& c = out.c[i * out.rs + j * out.cs];
       c = beta == 0.f ? tile[i * kNr + j] : tile[i * kNr + j] + beta * c;
     }
+  }
+}
+
+// The tile of `rows` rows (1 .. kMr).
+void micro_tile(int rows, int64_t kc, const float* a, const float* b, const Out& out, int cols, float beta) {
+  switch (rows) {
+    case 1: micro_kernel<1>(kc, a, b, out, cols, beta); break;
+    case 2: micro_kernel<2>(kc, a, b, out, cols, beta); break;
+    case 3: micro_kernel<3>(kc, a, b, out, cols, beta); break;
+    case 4: micro_kernel<4>(kc, a, b, out, cols, beta); break;
+    case 5: micro_kernel<5>(kc, a, b, out, cols, beta); break;
+    case 6: micro_kernel<6>(kc, a, b, out, cols, beta); break;
+    case 7: micro_kernel<7>(kc, a, b, out, cols, beta); break;
+    default: micro_kernel<kMr>(kc, a, b, out, cols, beta); break;
   }
 }
 
@@ -368,7 +386,7 @@ void gemm_slice(const Operand& a, const PackB& pack_b, int64_t m, int64_t n0, in
           for (int64_t ir = 0; ir < mc; ir += kMr) {
             const int rows = (int)std::min<int64_t>(kMr, mc - ir);
             const Out tile{out.c + (ic + ir) * out.rs + (jc + jr) * out.cs, out.rs, out.cs};
-            micro_kernel(kc, apack + ir * kc, bpack + jr * kc, tile, rows, cols, blk_beta);
+            micro_tile(rows, kc, apack + ir * kc, bpack + jr * kc, tile, cols, blk_beta);
           }
         }
       }
