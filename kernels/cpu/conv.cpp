@@ -44,6 +44,7 @@ float* scratch(int slot, int64_t n) {
   thread_local int64_t cap[2] = {0, 0};
   if (cap[slot] < n) {
     buf[slot].reset();  // free the old one first: peak memory is the new size
+    cap[slot] = 0;      // stays 0 if the allocation below throws
     buf[slot] = std::make_unique_for_overwrite<float[]>((size_t)n);
     cap[slot] = n;
   }

@@ -5,11 +5,12 @@
 // Structure (the loop nest of Goto & van de Geijn, "Anatomy of
 // High-Performance Matrix Multiplication", ACM TOMS 2008, as BLIS arranges
 // it): C is cut into column slices, one per thread; within a slice, blocks of
-// kNc columns and kKc steps of k are packed into panels of kNr columns, blocks
-// of kMc rows of A into panels of kMr rows, and one register-resident kMr x kNr
-// tile of C is updated per micro-kernel call. Panels are padded with zeros,
-// so the micro-kernel always runs full tiles; edge tiles go through a small
-// buffer on their way to C.
+// kNc columns and equal blocks of at most kKc steps of k are packed into
+// panels of kNr columns, blocks of kMc rows of A into panels of kMr rows, and
+// one register-resident kMr x kNr tile of C is updated per micro-kernel call.
+// Panels are padded with zeros, so the micro-kernel always runs full-width
+// tiles (a panel with fewer real rows runs only those); edge tiles go through
+// a small buffer on their way to C.
 //
 // Thread mapping: thread t owns the column panels [t P / T, (t + 1) P / T)
 // of C (P panels, T threads) and does all of k for them, so every element of
@@ -60,6 +61,8 @@ float* thread_buffer(int which, int64_t floats) {
   thread_local int64_t cap[2] = {0, 0};
   if (cap[which] < floats) {
     const size_t bytes = ((size_t)floats * sizeof(float) + 63) / 64 * 64;
+    buf[which].reset();
+    cap[which] = 0;  // stays 0 if the allocation below fails
     buf[which].reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
     if (!buf[which]) throw std::bad_alloc();
     cap[which] = floats;
