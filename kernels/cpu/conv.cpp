@@ -205,17 +205,22 @@ void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w
   const int64_t rows = conv_col_rows(g), hw_out = conv_col_cols(g);
   const int64_t in_img = (int64_t)g.c_in * g.h * g.w, out_img = g.c_out * hw_out;
   const int64_t nb = conv_chunk_images(g);
+  const bool fused = use_fused(g, nb);  // the product reads dy in its own layout
   float* col = scratch(0, rows * nb * hw_out);
-  float* tmp = scratch(1, nb > 1 ? g.c_out * nb * hw_out : 0);
+  float* tmp = scratch(1, nb > 1 && !fused ? g.c_out * nb * hw_out : 0);
   for (int64_t b0 = 0; b0 < g.n; b0 += nb) {
     const int64_t cnt = std::min<int64_t>(nb, g.n - b0), ld = cnt * hw_out;
     const float* dyc = dy + b0 * out_img;
-    if (cnt > 1) {
-      batch_to_rows(dyc, tmp, cnt, g.c_out, hw_out);
-      dyc = tmp;
-    }
     // dcol (rows, ld) = weight^T (rows, c_out) dy (c_out, ld)
-    conv_gemm(true, false, rows, ld, g.c_out, weight, rows, dyc, ld, 0.f, col, ld);
+    if (fused) {
+      conv_data_grad_avx512(g, weight, dyc, cnt, col);
+    } else {
+      if (cnt > 1) {
+        batch_to_rows(dyc, tmp, cnt, g.c_out, hw_out);
+        dyc = tmp;
+      }
+      conv_gemm(true, false, rows, ld, g.c_out, weight, rows, dyc, ld, 0.f, col, ld);
+    }
     col2im(g, col, cnt, dx + b0 * in_img);
   }
 }
@@ -232,19 +237,19 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
   // input) the stored col^T goes through the kernel's transposed route instead.
   const bool fused = use_fused(g, nb) && rows >= 48;
   float* col = scratch(0, fused ? 0 : rows * nb * hw_out);
-  float* tmp = scratch(1, nb > 1 ? g.c_out * nb * hw_out : 0);
+  float* tmp = scratch(1, nb > 1 && !fused ? g.c_out * nb * hw_out : 0);
   for (int64_t b0 = 0; b0 < g.n; b0 += nb) {
     const int64_t cnt = std::min<int64_t>(nb, g.n - b0), ld = cnt * hw_out;
     const float* dyc = dy + b0 * out_img;
-    if (cnt > 1) {
-      batch_to_rows(dyc, tmp, cnt, g.c_out, hw_out);
-      dyc = tmp;
-    }
     // dweight (c_out, rows) (+)= dy (c_out, ld) col^T (ld, rows); chunks after the first accumulate
     const float beta = b0 == 0 ? 0.f : 1.f;
-    if (fused) {
+    if (fused) {  // reads dy in its own layout
       conv_weight_grad_avx512(g, dyc, x + b0 * in_img, cnt, beta, dweight);
     } else {
+      if (cnt > 1) {
+        batch_to_rows(dyc, tmp, cnt, g.c_out, hw_out);
+        dyc = tmp;
+      }
       im2col(g, x + b0 * in_img, cnt, col);
       conv_gemm(false, true, g.c_out, rows, ld, dyc, ld, col, ld, beta, dweight, rows);
     }

@@ -54,12 +54,17 @@ void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, c
 // conv_uses_avx512().
 // y (c_out, cnt ho wo) = weight (c_out, c_in kh kw) col, col the im2col matrix of x (cnt, c_in, h, w).
 void conv_forward_avx512(const ConvGeometry& g, const float* weight, const float* x, int64_t cnt, float* y);
-// dweight (c_out, c_in kh kw) = dy (c_out, cnt ho wo) col^T + beta dweight.
+// dy is the chunk's (cnt, c_out, ho, wo) gradient, read in place as the
+// (c_out, cnt ho wo) matrix of the products (no copy into that layout).
+// dweight (c_out, c_in kh kw) = dy col^T + beta dweight.
 void conv_weight_grad_avx512(const ConvGeometry& g, const float* dy, const float* x, int64_t cnt, float beta,
                              float* dweight);
-// Whether a chunk of cnt images can be packed with 32-bit offsets.
+// col (c_in kh kw, cnt ho wo) = weight^T dy, for col2im.
+void conv_data_grad_avx512(const ConvGeometry& g, const float* weight, const float* dy, int64_t cnt, float* col);
+// Whether a chunk of cnt images (and its output gradient) can be addressed with 32-bit offsets.
 inline bool conv_fused_fits(const ConvGeometry& g, int64_t cnt) {
-  return cnt * g.c_in * g.h * g.w < (int64_t(1) << 31) - 1;
+  const int64_t limit = (int64_t(1) << 31) - 1;
+  return cnt * g.c_in * g.h * g.w < limit && cnt * g.c_out * g.ho * g.wo < limit;
 }
 
 }  // namespace recon::cpu

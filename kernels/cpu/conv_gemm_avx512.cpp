@@ -123,6 +123,37 @@ void pack_a(const Operand& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, fl
   }
 }
 
+// A matrix kept as a batch of images in NCHW: element (i, q) at
+// data[(q / hw) rows hw + i hw + q % hw], i a channel and q = (image,
+// position): dy (cnt, c_out, ho, wo) seen as (c_out, cnt ho wo) without the
+// copy into that layout.
+struct BatchedRows {
+  const float* data;
+  int64_t rows, hw;
+};
+
+// pack_a of a BatchedRows operand (never transposed): 8 x 8 blocks through
+// registers where the 8 positions lie in one image, element by element where
+// they straddle two.
+void pack_a(const BatchedRows& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
+  for (int64_t ip = 0; ip < mc; ip += kMr, dst += kc * kMr) {
+    const int rows = (int)std::min<int64_t>(kMr, mc - ip);
+    int64_t b = p0 / a.hw, s = p0 % a.hw;  // image and position of k step p
+    for (int64_t p = 0; p < kc;) {
+      const float* base = a.data + (b * a.rows + i0 + ip) * a.hw + s;
+      const int64_t run = std::min(kc - p, a.hw - s);  // k steps left in this image
+      int64_t t = 0;
+      if (rows == kMr)
+        for (; t + 8 <= run; t += 8) transpose8(base + t, a.hw, dst + (p + t) * kMr);
+      for (; t < run; ++t)
+        for (int r = 0; r < kMr; ++r) dst[(p + t) * kMr + r] = r < rows ? base[r * a.hw + t] : 0.f;
+      p += run;
+      s += run;
+      if (s == a.hw) s = 0, ++b;
+    }
+  }
+}
+
 // dst[c ldd + r] = src[r lds + c] for r, c < 16: a 16 x 16 block transposed
 // in registers (pairs of rows interleaved by 32, then 64 bits, then 128-bit
 // lanes gathered in two rounds).
@@ -365,10 +396,53 @@ struct OperandPacker {
   }
 };
 
+// op(B)(k, j) of a BatchedRows operand (k a channel, j = (image, position)):
+// dy as the data gradient's B. A run of 16 columns inside one image is one
+// (masked) load; one that straddles two images is a gather.
+struct BatchedRowsPacker {
+  BatchedRows b;
+  void operator()(int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* dst) const {
+    for (int64_t jp = 0; jp < nc; jp += kNr, dst += kc * kNr) {
+      const int cols = (int)std::min<int64_t>(kNr, nc - jp);
+      // Per vector: the offset of its first column, whether its columns are contiguous, its
+      // mask (columns that exist) and, for a gather, every lane's offset (at channel 0).
+      int64_t first[3];
+      bool contiguous[3];
+      __mmask16 mask[3];
+      alignas(64) int32_t lane[3][16];
+      for (int v = 0; v < 3; ++v) {
+        const int n = std::clamp(cols - 16 * v, 0, 16);
+        mask[v] = (__mmask16)((1u << n) - 1);
+        const int64_t q = j0 + jp + 16 * v, s = q % b.hw;
+        first[v] = q / b.hw * b.rows * b.hw + s;
+        contiguous[v] = s + n <= b.hw;
+        for (int l = 0; l < 16; ++l) {
+          const int64_t ql = q + std::min(l, std::max(n - 1, 0));
+          lane[v][l] = (int32_t)(ql / b.hw * b.rows * b.hw + ql % b.hw);
+        }
+      }
+      for (int64_t p = 0; p < kc; ++p) {
+        const int64_t ch = (p0 + p) * b.hw;  // channel k's offset within an image
+        float* d = dst + p * kNr;
+        for (int v = 0; v < 3; ++v) {
+          __m512 x;
+          if (contiguous[v]) {
+            x = _mm512_maskz_loadu_ps(mask[v], b.data + first[v] + ch);
+          } else {
+            const __m512i idx = _mm512_add_epi32(_mm512_load_si512(lane[v]), _mm512_set1_epi32((int32_t)ch));
+            x = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[v], idx, b.data, 4);
+          }
+          _mm512_store_ps(d + 16 * v, x);
+        }
+      }
+    }
+  }
+};
+
 // C columns [n0, n1) of the product, on the calling thread; op(B) comes
 // through the packer.
-template <class PackB>
-void gemm_slice(const Operand& a, const PackB& pack_b, int64_t m, int64_t n0, int64_t n1, int64_t k, float beta,
+template <class A, class PackB>
+void gemm_slice(const A& a, const PackB& pack_b, int64_t m, int64_t n0, int64_t n1, int64_t k, float beta,
                 const Out& out) {
   float* apack = thread_buffer(0, kMc * kKc);
   float* bpack = thread_buffer(1, kKc * kNc);
@@ -399,8 +473,8 @@ void gemm_slice(const Operand& a, const PackB& pack_b, int64_t m, int64_t n0, in
 
 // Runs the product on up to omp_get_max_threads() threads, each owning a
 // slice of whole column panels.
-template <class PackB>
-void gemm_parallel(const Operand& a, const PackB& pack_b, int64_t m, int64_t n, int64_t k, float beta,
+template <class A, class PackB>
+void gemm_parallel(const A& a, const PackB& pack_b, int64_t m, int64_t n, int64_t k, float beta,
                    const Out& out) {
   const int64_t panels = (n + kNr - 1) / kNr;
   int threads = (int)std::min<int64_t>(omp_get_max_threads(), panels);
@@ -465,8 +539,14 @@ void conv_weight_grad_avx512(const ConvGeometry& g, const float* dy, const float
   ConvGeometry gc = g;
   gc.n = (int)cnt;
   const int64_t rows = conv_col_rows(g), cols = cnt * conv_col_cols(g);
-  gemm_parallel(Operand{dy, cols, false}, Im2colPacker{gc, x, true}, g.c_out, rows, cols, beta,
+  gemm_parallel(BatchedRows{dy, g.c_out, conv_col_cols(g)}, Im2colPacker{gc, x, true}, g.c_out, rows, cols, beta,
                 Out{dweight, rows, 1});
+}
+
+void conv_data_grad_avx512(const ConvGeometry& g, const float* weight, const float* dy, int64_t cnt, float* col) {
+  const int64_t rows = conv_col_rows(g), cols = cnt * conv_col_cols(g);
+  gemm_parallel(Operand{weight, rows, true}, BatchedRowsPacker{BatchedRows{dy, g.c_out, conv_col_cols(g)}}, rows, cols,
+                g.c_out, 0.f, Out{col, cols, 1});
 }
 
 }  // namespace recon::cpu
@@ -488,6 +568,10 @@ void conv_forward_avx512(const ConvGeometry&, const float*, const float*, int64_
 
 void conv_weight_grad_avx512(const ConvGeometry&, const float*, const float*, int64_t, float, float*) {
   RECON_FAIL("conv_weight_grad_avx512: this build is not for x86-64");
+}
+
+void conv_data_grad_avx512(const ConvGeometry&, const float*, const float*, int64_t, float*) {
+  RECON_FAIL("conv_data_grad_avx512: this build is not for x86-64");
 }
 
 }  // namespace recon::cpu
