@@ -21,12 +21,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 #include "kernels/cpu/conv_gemm.hpp"
 #include "kernels/cpu/hot.hpp"
 #include "kernels/cpu/reduce.hpp"
+#include "kernels/cpu/scratch.hpp"
 
 namespace recon::cpu {
 
@@ -34,22 +34,6 @@ namespace {
 
 // Below this many floats moved a parallel region costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 15;
-
-// Uninitialised scratch (every element is written before it is read): two
-// buffers per thread (slot 0: a column matrix, slot 1: a product in (c, cnt
-// hw) layout), grown on demand and kept, so that the conv calls of a
-// training step reuse the same pages instead of faulting in fresh ones.
-float* scratch(int slot, int64_t n) {
-  thread_local std::unique_ptr<float[]> buf[2];
-  thread_local int64_t cap[2] = {0, 0};
-  if (cap[slot] < n) {
-    buf[slot].reset();  // free the old one first: peak memory is the new size
-    cap[slot] = 0;      // stays 0 if the allocation below throws
-    buf[slot] = std::make_unique_for_overwrite<float[]>((size_t)n);
-    cap[slot] = n;
-  }
-  return buf[slot].get();
-}
 
 // col (c_in kh kw, cnt ho wo) from the images x (cnt, c_in, h, w); zeros where
 // a tap reads padding.
@@ -181,8 +165,8 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, 
   const int64_t in_img = (int64_t)g.c_in * g.h * g.w, out_img = g.c_out * hw_out;
   const int64_t nb = conv_chunk_images(g);
   const bool fused = use_fused(g, nb);
-  float* col = scratch(0, fused ? 0 : rows * nb * hw_out);
-  float* tmp = scratch(1, nb > 1 ? g.c_out * nb * hw_out : 0);
+  float* col = thread_scratch(ScratchSlot::kConvColumns, fused ? 0 : rows * nb * hw_out);
+  float* tmp = thread_scratch(ScratchSlot::kConvProduct, nb > 1 ? g.c_out * nb * hw_out : 0);
   for (int64_t b0 = 0; b0 < g.n; b0 += nb) {
     const int64_t cnt = std::min<int64_t>(nb, g.n - b0), ld = cnt * hw_out;
     float* yb = y + b0 * out_img;
@@ -206,8 +190,8 @@ void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w
   const int64_t in_img = (int64_t)g.c_in * g.h * g.w, out_img = g.c_out * hw_out;
   const int64_t nb = conv_chunk_images(g);
   const bool fused = use_fused(g, nb);  // the product reads dy in its own layout
-  float* col = scratch(0, rows * nb * hw_out);
-  float* tmp = scratch(1, nb > 1 && !fused ? g.c_out * nb * hw_out : 0);
+  float* col = thread_scratch(ScratchSlot::kConvColumns, rows * nb * hw_out);
+  float* tmp = thread_scratch(ScratchSlot::kConvProduct, nb > 1 && !fused ? g.c_out * nb * hw_out : 0);
   for (int64_t b0 = 0; b0 < g.n; b0 += nb) {
     const int64_t cnt = std::min<int64_t>(nb, g.n - b0), ld = cnt * hw_out;
     const float* dyc = dy + b0 * out_img;
@@ -236,8 +220,8 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
   // The fused packer runs 48 taps per panel: with fewer (a 1- to 5-channel
   // input) the stored col^T goes through the kernel's transposed route instead.
   const bool fused = use_fused(g, nb) && rows >= 48;
-  float* col = scratch(0, fused ? 0 : rows * nb * hw_out);
-  float* tmp = scratch(1, nb > 1 && !fused ? g.c_out * nb * hw_out : 0);
+  float* col = thread_scratch(ScratchSlot::kConvColumns, fused ? 0 : rows * nb * hw_out);
+  float* tmp = thread_scratch(ScratchSlot::kConvProduct, nb > 1 && !fused ? g.c_out * nb * hw_out : 0);
   for (int64_t b0 = 0; b0 < g.n; b0 += nb) {
     const int64_t cnt = std::min<int64_t>(nb, g.n - b0), ld = cnt * hw_out;
     const float* dyc = dy + b0 * out_img;

@@ -42,7 +42,7 @@ std::string conv_product_name();
 void conv_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
-// The AVX-512 kernel itself (conv_gemm_avx512.cpp, compiled with -mavx512f):
+// The AVX-512 kernel itself (conv_gemm_avx512.cpp, its functions built for AVX-512):
 // call only when cpu_has_avx512(). Each element of C is summed over k in the
 // same order whatever the thread count, so results do not depend on it.
 void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,

@@ -1,6 +1,6 @@
 // The AVX-512 single-precision product behind the CPU convolution (see
-// conv_gemm.hpp). This file alone is compiled with -mavx512f -mfma, and
-// nothing in it runs unless cpu_has_avx512() said yes.
+// conv_gemm.hpp). Its functions alone are compiled for AVX-512 (a target
+// pragma after the includes), and none runs unless cpu_has_avx512() said yes.
 //
 // Structure (the loop nest of Goto & van de Geijn, "Anatomy of
 // High-Performance Matrix Multiplication", ACM TOMS 2008, as BLIS arranges
@@ -27,9 +27,22 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <exception>
-#include <memory>
+
+#include "kernels/cpu/scratch.hpp"
+
+// Everything below is compiled for AVX-512 and FMA; everything above (the
+// standard library and the project's headers) for the baseline x86-64 the
+// rest of the library targets. Building the whole file with -mavx512f would
+// let the linker keep this file's copy of an inline function or template
+// that other files share (std::min, conv_col_rows, ...) and run AVX-512 code
+// on a CPU without it.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+#endif
 
 namespace recon::cpu {
 
@@ -49,26 +62,6 @@ constexpr int64_t kNc = 64 * kNr;
 // Below this many multiply-adds one thread does the whole product: a
 // parallel region costs more than it saves.
 constexpr int64_t kParallelMinMacs = int64_t(1) << 18;
-
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-
-// A 64-byte aligned scratch buffer per thread, grown on demand and kept, so
-// that repeated products do not page-fault fresh memory every call.
-float* thread_buffer(int which, int64_t floats) {
-  thread_local std::unique_ptr<float, FreeDeleter> buf[2];
-  thread_local int64_t cap[2] = {0, 0};
-  if (cap[which] < floats) {
-    const size_t bytes = ((size_t)floats * sizeof(float) + 63) / 64 * 64;
-    buf[which].reset();
-    cap[which] = 0;  // stays 0 if the allocation below fails
-    buf[which].reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!buf[which]) throw std::bad_alloc();
-    cap[which] = floats;
-  }
-  return buf[which].get();
-}
 
 // The operand views: element (i, p) of op(A) and (p, j) of op(B).
 struct Operand {
@@ -165,11 +158,12 @@ inline void transpose16(const float* src, int64_t lds, float* dst, int64_t ldd) 
     t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
   }
   for (int g = 0; g < 16; g += 4) {  // r[g + c]: lane L holds column 4 L + c of rows g .. g + 3
-    const auto pd = [](__m512 v) { return _mm512_castps_pd(v); };
-    r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[g]), pd(t[g + 2])));
-    r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[g]), pd(t[g + 2])));
-    r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[g + 1]), pd(t[g + 3])));
-    r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[g + 1]), pd(t[g + 3])));
+    const __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
+    const __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
+    r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+    r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+    r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+    r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
   }
   for (int c = 0; c < 4; ++c) {
     // lanes 0, 2 of each source (0x88) or 1, 3 (0xdd): columns c and 8 + c, then 4 + c and 12 + c
@@ -444,8 +438,8 @@ struct BatchedRowsPacker {
 template <class A, class PackB>
 void gemm_slice(const A& a, const PackB& pack_b, int64_t m, int64_t n0, int64_t n1, int64_t k, float beta,
                 const Out& out) {
-  float* apack = thread_buffer(0, kMc * kKc);
-  float* bpack = thread_buffer(1, kKc * kNc);
+  float* apack = thread_scratch(ScratchSlot::kPackA, kMc * kKc);
+  float* bpack = thread_scratch(ScratchSlot::kPackB, kKc * kNc);
   for (int64_t jc = n0; jc < n1; jc += kNc) {
     const int64_t nc = std::min(kNc, n1 - jc);
     // k in equal blocks of at most kKc (288 = 2 x 144, not 128 + 128 + 32: a
@@ -550,6 +544,12 @@ void conv_data_grad_avx512(const ConvGeometry& g, const float* weight, const flo
 }
 
 }  // namespace recon::cpu
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
 
 #else  // not x86-64: cpu_has_avx512() is false, so this is never reached
 
